@@ -1,0 +1,83 @@
+//! Typed errors of the core. The CLI adds context with anyhow; these say what went wrong and
+//! what the user can do about it.
+use std::path::PathBuf;
+
+/// Everything the reader can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No process has this pid.
+    #[error("no process with pid {pid}: check the pid (`ps aux | grep python`)")]
+    ProcessNotFound {
+        /// The pid asked for.
+        pid: i32,
+    },
+    /// The process went away (or became a zombie) while we were reading it.
+    #[error("process {pid} has exited")]
+    ProcessExited {
+        /// The pid of the target.
+        pid: i32,
+    },
+    /// The OS refused access to the target's memory.
+    #[error("permission denied reading process {pid}: {hint}")]
+    PermissionDenied {
+        /// The pid of the target.
+        pid: i32,
+        /// What to do about it.
+        hint: String,
+    },
+    /// The process does not look like a CPython interpreter.
+    #[error("process {pid} does not look like Python: {detail}")]
+    NotPython {
+        /// The pid of the target.
+        pid: i32,
+        /// What we found instead (the binary, what was missing).
+        detail: String,
+    },
+    /// A CPython version we have no layout for.
+    #[error("Python {version} is not supported (supported: {supported})")]
+    UnsupportedVersion {
+        /// The version found in the target.
+        version: String,
+        /// The versions pyprobe knows.
+        supported: String,
+    },
+    /// A read of target memory failed.
+    #[error("could not read {len} bytes at {addr:#x} in the target: {source}")]
+    Read {
+        /// Target address.
+        addr: u64,
+        /// Bytes asked for.
+        len: usize,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Memory that was read does not hold what the layout says (a racing or corrupt read).
+    #[error("inconsistent target memory: {0}")]
+    Invalid(String),
+    /// A binary or library of the target could not be parsed.
+    #[error("could not parse {path}: {detail}")]
+    Binary {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        detail: String,
+    },
+    /// Any other I/O error (opening /proc files, ptrace).
+    #[error("{context}: {source}")]
+    Io {
+        /// What we were doing.
+        context: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// Result with the core [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    /// An `Error::Invalid` from anything displayable.
+    pub fn invalid(msg: impl Into<String>) -> Self {
+        Error::Invalid(msg.into())
+    }
+}

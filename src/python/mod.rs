@@ -1,0 +1,1 @@
+//! The Python interpreter in the target.

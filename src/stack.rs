@@ -1,0 +1,42 @@
+//! What one walk of a thread produces: plain data, shared by the walker, `dump`, and the aggregator.
+use serde::Serialize;
+
+/// One Python frame.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Frame {
+    /// Function name (qualified name on 3.11+, e.g. `Class.method`).
+    pub name: String,
+    /// Source file name as the code object records it.
+    pub filename: String,
+    /// Line being executed (0 when unknown).
+    pub line: u32,
+}
+
+/// The stack of one Python thread at one moment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ThreadStack {
+    /// `threading.get_ident()`: the pthread_t of the thread.
+    pub thread_id: u64,
+    /// OS thread id (what `top -H` shows), when known.
+    pub os_tid: Option<u32>,
+    /// `threading.Thread.name`, when the thread is registered with `threading`.
+    pub name: Option<String>,
+    /// Running or runnable on a CPU (false when sleeping / waiting).
+    pub active: bool,
+    /// Holds the GIL.
+    pub holds_gil: bool,
+    /// Frames, innermost first.
+    pub frames: Vec<Frame>,
+}
+
+impl ThreadStack {
+    /// A short status word: `active+gil`, `active`, `idle`, `idle+gil`.
+    pub fn status(&self) -> &'static str {
+        match (self.active, self.holds_gil) {
+            (true, true) => "active+gil",
+            (true, false) => "active",
+            (false, true) => "idle+gil",
+            (false, false) => "idle",
+        }
+    }
+}
