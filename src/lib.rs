@@ -3,14 +3,21 @@
 //!
 //! The layers, bottom up: [`process`] (attach, maps, ELF symbols, memory reads through
 //! [`process::MemoryReader`]), [`python`] (find the interpreter, walk threads and frames),
-//! [`sampler`] (the clock), [`profile`] (aggregation) and [`output`] (file formats).
+//! [`session`] (an attached process), [`sampler`] (the clock), [`profile`] (aggregation) and
+//! [`output`] (file formats). [`record`] and [`dump`] are the commands; [`cli`] maps arguments
+//! to their configs.
 #![deny(missing_docs)]
 
+pub mod cli;
+pub mod dump;
 pub mod error;
 pub mod output;
 pub mod process;
 pub mod profile;
 pub mod python;
+pub mod record;
+pub mod sampler;
+pub mod session;
 pub mod stack;
 
 pub use error::{Error, Result};

@@ -1,1 +1,33 @@
-fn main() {}
+//! The `pyprobe` binary: parse arguments, run the library, report errors. Nothing else.
+use std::process::ExitCode;
+
+use clap::Parser;
+use pyprobe::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Dump(args) => pyprobe::dump::run(&args.to_config(), &mut std::io::stdout().lock())
+            .map(|()| ExitCode::SUCCESS),
+        Command::Record(args) => match args.to_config() {
+            Err(msg) => Err(anyhow::anyhow!(msg)),
+            Ok(config) => pyprobe::record::run(&config).map(|outcome| {
+                eprintln!("{}", outcome.summary());
+                match outcome.child_status.and_then(|s| s.code()) {
+                    Some(code) if code != 0 => {
+                        eprintln!("pyprobe: the profiled program exited with status {code}");
+                        ExitCode::from(code.clamp(1, 255) as u8)
+                    }
+                    _ => ExitCode::SUCCESS,
+                }
+            }),
+        },
+    };
+    result.unwrap_or_else(|err| {
+        eprintln!("pyprobe: error: {err}");
+        for cause in err.chain().skip(1) {
+            eprintln!("  caused by: {cause}");
+        }
+        ExitCode::from(2)
+    })
+}

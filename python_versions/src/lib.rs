@@ -9,6 +9,17 @@
 //! exist in a version is [`ABSENT`]; the reader only touches fields of the version family it walks.
 #![deny(missing_docs)]
 
+mod v2_7;
+mod v3_10;
+mod v3_11;
+mod v3_12;
+mod v3_13;
+mod v3_14;
+mod v3_6;
+mod v3_7;
+mod v3_8;
+mod v3_9;
+
 /// Marker for a field that the version does not have.
 pub const ABSENT: i64 = i64::MIN;
 
@@ -115,7 +126,7 @@ pub struct Layout {
     pub gil_last_holder: i64,
     /// `PyInterpreterState.next`.
     pub interp_next: i64,
-    /// First thread state: `tstate_head` (≤3.11) or `threads.head` (3.12+).
+    /// First thread state: `tstate_head` (≤3.10) or `threads.head` (3.11+).
     pub interp_threads_head: i64,
     /// `sys.modules`: `modules` (≤3.11) or `imports.modules` (3.12+).
     pub interp_modules: i64,
@@ -205,7 +216,18 @@ impl Layout {
 }
 
 /// Every supported version, oldest first. One line per version.
-pub static LAYOUTS: &[&Layout] = &[];
+pub static LAYOUTS: &[&Layout] = &[
+    &v2_7::LAYOUT,
+    &v3_6::LAYOUT,
+    &v3_7::LAYOUT,
+    &v3_8::LAYOUT,
+    &v3_9::LAYOUT,
+    &v3_10::LAYOUT,
+    &v3_11::LAYOUT,
+    &v3_12::LAYOUT,
+    &v3_13::LAYOUT,
+    &v3_14::LAYOUT,
+];
 
 /// The layout for a (major, minor) version, if supported.
 pub fn layout_for(major: u8, minor: u8) -> Option<&'static Layout> {

@@ -4,6 +4,20 @@
 //! walker runs against a live process ([`LiveReader`]) or a recorded snapshot ([`SnapshotReader`]).
 use crate::error::{Error, Result};
 
+pub mod elf;
+pub mod live;
+pub mod maps;
+pub mod permissions;
+pub mod snapshot;
+pub mod target;
+
+pub use elf::{ElfFile, Section, Symbol};
+pub use live::LiveReader;
+pub use maps::{MapRegion, MappedFile, ProcessMaps};
+pub use permissions::permission_hint;
+pub use snapshot::{RecordingReader, SnapshotReader};
+pub use target::{PauseGuard, Target};
+
 /// Reads bytes of another address space.
 pub trait MemoryReader {
     /// Fill `buf` with the bytes at `addr`. A short or failed read is an error.

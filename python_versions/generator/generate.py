@@ -1,0 +1,251 @@
+#!/usr/bin/env python3
+"""Generate python_versions/src/vX_Y.rs from each CPython version's installed headers.
+
+For every supported version this compiles probe.c (next to this script) with gcc against that
+version's include directory, with -DPy_BUILD_CORE so the internal/ headers can be used, runs it,
+and writes the printed offsets into one `Layout` constant per version.
+
+    generate.py            rewrite every src/vX_Y.rs
+    generate.py --check    regenerate in memory; exit 1 with a diff if a committed file differs
+
+The field list and its order come from `pub struct Layout` in src/lib.rs, so a field added there
+without a matching probe line (or the reverse) is an error. Headers of a version that are not
+installed are an error too, never a silent skip.
+"""
+
+import argparse
+import difflib
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CRATE = HERE.parent
+SRC = CRATE / "src"
+PROBE = HERE / "probe.c"
+SCRIPT_NAME = "python_versions/generator/generate.py"
+
+PYENV = Path(os.environ.get("PYENV_ROOT") or "/root/.pyenv") / "versions"
+DEBIAN = Path("/opt/debian-pythons/root/usr/include")
+
+PYENV_HINT = "install it with `pyenv install {full}`"
+DEBIAN_HINT = "install them with `bash /work/shared/tools/install-debian-pythons` (from /work/main: `bash ../shared/tools/install-debian-pythons`)"
+
+
+def pyenv(full, include_name):
+    return {
+        "include": PYENV / full / "include" / include_name,
+        "extra": [],
+        "hint": PYENV_HINT.format(full=full),
+    }
+
+
+def debian(minor):
+    # Debian's pythonX.Y/pyconfig.h is a multiarch wrapper that includes
+    # <x86_64-linux-gnu/pythonX.Y/pyconfig.h>, hence the two extra directories.
+    name = "python%s" % minor
+    return {
+        "include": DEBIAN / name,
+        "extra": [DEBIAN / "x86_64-linux-gnu" / name, DEBIAN],
+        "hint": DEBIAN_HINT,
+    }
+
+
+# (major, minor) -> where its headers are. Oldest first; this is also the order of LAYOUTS.
+VERSIONS = [
+    ((2, 7), pyenv("2.7.18", "python2.7")),
+    ((3, 6), pyenv("3.6.15", "python3.6m")),
+    ((3, 7), pyenv("3.7.16", "python3.7m")),
+    ((3, 8), pyenv("3.8.18", "python3.8")),
+    ((3, 9), pyenv("3.9.18", "python3.9")),
+    ((3, 10), pyenv("3.10.13", "python3.10")),
+    ((3, 11), pyenv("3.11.7", "python3.11")),
+    ((3, 12), pyenv("3.12.1", "python3.12")),
+    ((3, 13), pyenv("3.13.0", "python3.13")),
+    ((3, 14), debian("3.14")),
+]
+
+CFLAGS = ["-std=gnu11", "-O0", "-w", "-DPy_BUILD_CORE"]
+
+
+class GenerateError(Exception):
+    pass
+
+
+def layout_fields():
+    """Field names of `pub struct Layout` in src/lib.rs, in declaration order."""
+    text = (SRC / "lib.rs").read_text()
+    m = re.search(r"pub struct Layout \{(.*?)\n\}", text, re.S)
+    if not m:
+        raise GenerateError("src/lib.rs: `pub struct Layout { ... }` not found")
+    fields = re.findall(r"^\s*pub (\w+):", m.group(1), re.M)
+    if fields[:2] != ["version", "source_version"]:
+        raise GenerateError("src/lib.rs: Layout must start with `version`, `source_version`")
+    return fields[2:]
+
+
+def header_version(include):
+    text = (include / "patchlevel.h").read_text()
+    m = re.search(r'#define\s+PY_VERSION\s+"([^"]+)"', text)
+    if not m:
+        raise GenerateError("%s/patchlevel.h: PY_VERSION not found" % include)
+    return m.group(1)
+
+
+def check_headers():
+    """Every version's headers must be installed: name all that are not, with how to fix it."""
+    problems = []
+    for version, where in VERSIONS:
+        missing = [p for p in [where["include"] / "Python.h"] + where["extra"] if not p.exists()]
+        if missing:
+            problems.append(
+                "headers for CPython %d.%d are missing (%s); %s"
+                % (version + (", ".join(str(p) for p in missing), where["hint"]))
+            )
+    if problems:
+        raise GenerateError("\n  ".join([""] + problems))
+
+
+def run_probe(version, where, workdir):
+    include = where["include"]
+    exe = Path(workdir) / ("probe_%d_%d" % version)
+    cmd = [os.environ.get("CC", "gcc")] + CFLAGS + ["-I%s" % include]
+    cmd += ["-I%s" % p for p in where["extra"]]
+    cmd += [str(PROBE), "-o", str(exe)]
+    res = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    if res.returncode != 0:
+        raise GenerateError(
+            "compiling the probe for %d.%d failed:\n$ %s\n%s"
+            % (version + (" ".join(cmd), res.stderr))
+        )
+    res = subprocess.run([str(exe)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    if res.returncode != 0:
+        raise GenerateError("the probe for %d.%d failed: %s" % (version + (res.stderr.strip(),)))
+    return res.stdout
+
+
+def parse_probe(version, output, fields):
+    values, mirrors, seen_version = {}, [], None
+    for line in output.splitlines():
+        parts = line.split("\t")
+        if parts[0] == "#version":
+            seen_version = ((int(parts[1]), int(parts[2])), parts[3])
+        elif parts[0] == "#mirror":
+            mirrors.append((parts[1], parts[2]))
+        else:
+            name, value, how = parts
+            if name in values:
+                raise GenerateError("%d.%d: probe printed %s twice" % (version + (name,)))
+            values[name] = (None if value == "ABSENT" else int(value), how)
+    if seen_version is None or seen_version[0] != version:
+        raise GenerateError("%d.%d: the probe reports version %r" % (version + (seen_version,)))
+    extra = sorted(set(values) - set(fields))
+    lacking = [f for f in fields if f not in values]
+    if extra or lacking:
+        raise GenerateError(
+            "%d.%d: probe.c and `struct Layout` disagree: not in Layout: %s; not probed: %s"
+            % (version + (extra or "-", lacking or "-"))
+        )
+    return values, mirrors
+
+
+def render(version, full, where, values, mirrors, fields):
+    include = where["include"]
+    out = [
+        "// generated by %s from CPython %s headers at %s; do not edit" % (SCRIPT_NAME, full, include),
+        "//",
+    ]
+    flags = " ".join(CFLAGS + ["-I%s" % include] + ["-I%s" % p for p in where["extra"]])
+    out.append("// Probe: gcc %s python_versions/generator/probe.c" % flags)
+    if mirrors:
+        out.append("// Private CPython structs mirrored in probe.c (not in the installed headers):")
+        for url, what in mirrors:
+            out.append("// - %s: %s" % (url, what))
+    uses_absent = any(values[f][0] is None for f in fields)
+    out += [
+        "",
+        "use crate::{Layout, ABSENT};" if uses_absent else "use crate::Layout;",
+        "",
+        "pub(crate) const LAYOUT: Layout = Layout {",
+        "    version: (%d, %d)," % version,
+        '    source_version: "%s",' % full,
+    ]
+    for f in fields:
+        value, how = values[f]
+        if value is None:
+            out.append("    %s: ABSENT," % f)
+        else:
+            # The source on its own line: trailing comments would get rustfmt's column alignment.
+            out.append("    // %s" % how)
+            out.append("    %s: %d," % (f, value))
+    out += ["};", ""]
+    return "\n".join(out)
+
+
+def generate():
+    fields = layout_fields()
+    check_headers()
+    files = {}
+    with tempfile.TemporaryDirectory(prefix="python_versions_probe_") as workdir:
+        for version, where in VERSIONS:
+            output = run_probe(version, where, workdir)
+            full = header_version(where["include"])
+            values, mirrors = parse_probe(version, output, fields)
+            if not full.startswith("%d.%d." % version):
+                raise GenerateError("%d.%d: patchlevel.h says %s" % (version + (full,)))
+            name = "v%d_%d.rs" % version
+            files[name] = render(version, full, where, values, mirrors, fields)
+    return files
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--check", action="store_true", help="fail with a diff if a committed file differs")
+    args = ap.parse_args()
+    try:
+        files = generate()
+    except GenerateError as e:
+        print("generate.py: error: %s" % e, file=sys.stderr)
+        return 2
+    existing = {p.name for p in SRC.glob("v*_*.rs")}
+    stale = sorted(existing - set(files))
+    if args.check:
+        bad = False
+        for name, text in sorted(files.items()):
+            path = SRC / name
+            old = path.read_text() if path.exists() else ""
+            if old != text:
+                bad = True
+                sys.stdout.writelines(
+                    difflib.unified_diff(
+                        old.splitlines(True),
+                        text.splitlines(True),
+                        "a/python_versions/src/%s" % name if old else "/dev/null",
+                        "b/python_versions/src/%s" % name,
+                    )
+                )
+        for name in stale:
+            bad = True
+            print("python_versions/src/%s: no version in generate.py produces it" % name)
+        if bad:
+            print("generate.py --check: generated files differ; run python_versions/generator/generate.py",
+                  file=sys.stderr)
+            return 1
+        print("generate.py --check: %d files up to date" % len(files))
+        return 0
+    for name, text in sorted(files.items()):
+        path = SRC / name
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)
+            print("wrote python_versions/src/%s" % name)
+    for name in stale:
+        print("warning: python_versions/src/%s is not generated by any version; remove it" % name,
+              file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

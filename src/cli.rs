@@ -1,0 +1,259 @@
+//! Command-line interface (clap). Turns arguments into the plain config structs the library
+//! takes; nothing else in the crate knows about clap.
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::dump::DumpConfig;
+use crate::output::Format;
+use crate::profile::AggregateOptions;
+use crate::record::{RecordConfig, RecordTarget};
+use crate::session::PauseMode;
+
+/// A sampling profiler for Python that reads stacks and memory from outside the process.
+#[derive(Debug, Parser)]
+#[command(name = "pyprobe", version, about, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Sample a program and write a flamegraph (or another format).
+    Record(RecordArgs),
+    /// Print the current stack of every thread of a running program.
+    Dump(DumpArgs),
+}
+
+/// Options shared by commands that read a process.
+#[derive(Debug, Args)]
+pub struct PauseArgs {
+    /// Never stop the target (default for record: no slowdown; a racing read is retried or
+    /// counted as an error).
+    #[arg(long, conflicts_with = "blocking")]
+    pub nonblocking: bool,
+    /// Stop the target while each sample is read (exact, but slows the target).
+    #[arg(long)]
+    pub blocking: bool,
+}
+
+impl PauseArgs {
+    fn mode(&self, default: PauseMode) -> PauseMode {
+        if self.blocking {
+            PauseMode::Blocking
+        } else if self.nonblocking {
+            PauseMode::NonBlocking
+        } else {
+            default
+        }
+    }
+}
+
+/// `pyprobe record`.
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// PID of a running Python process.
+    #[arg(short, long, value_parser = parse_pid, allow_negative_numbers = true)]
+    pub pid: Option<i32>,
+    /// Samples per second.
+    #[arg(short, long, default_value = "100", value_parser = parse_rate, allow_negative_numbers = true)]
+    pub rate: f64,
+    /// Seconds of wall time to record (default: until Ctrl-C or the program exits).
+    #[arg(short, long, value_parser = parse_duration, allow_negative_numbers = true)]
+    pub duration: Option<Duration>,
+    /// Output format: flamegraph, collapsed (alias raw), speedscope.
+    #[arg(short, long, default_value = "flamegraph")]
+    pub format: Format,
+    /// Output file (default: pyprobe-<pid>-<time>.<ext>).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// One root per thread in the output.
+    #[arg(long)]
+    pub threads: bool,
+    /// Include idle (sleeping, waiting) threads.
+    #[arg(long)]
+    pub idle: bool,
+    /// Only samples of the thread holding the GIL.
+    #[arg(long)]
+    pub gil: bool,
+    /// Aggregate by function, ignoring line numbers.
+    #[arg(long)]
+    pub function: bool,
+    /// Pausing.
+    #[command(flatten)]
+    pub pause: PauseArgs,
+    /// Program to launch and profile: `pyprobe record -- python app.py args`.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+/// `pyprobe dump`.
+#[derive(Debug, Args)]
+pub struct DumpArgs {
+    /// PID of a running Python process.
+    #[arg(short, long, value_parser = parse_pid, allow_negative_numbers = true)]
+    pub pid: i32,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Show full file paths.
+    #[arg(long)]
+    pub full_filenames: bool,
+    /// Pausing (dump pauses by default, for a consistent picture).
+    #[command(flatten)]
+    pub pause: PauseArgs,
+}
+
+impl RecordArgs {
+    /// The library's config; errors when neither or both of --pid and a command are given.
+    pub fn to_config(&self) -> Result<RecordConfig, String> {
+        let target = match (self.pid, self.command.is_empty()) {
+            (Some(pid), true) => RecordTarget::Pid(pid),
+            (None, false) => RecordTarget::Launch(self.command.clone()),
+            (Some(_), false) => return Err("give either --pid or a command after --, not both".into()),
+            (None, true) => {
+                return Err("nothing to profile: give --pid PID or a command, e.g. `pyprobe record -- python app.py`".into())
+            }
+        };
+        Ok(RecordConfig {
+            target,
+            rate_hz: self.rate,
+            duration: self.duration,
+            format: self.format,
+            output: self.output.clone(),
+            aggregate: AggregateOptions {
+                per_thread: self.threads,
+                include_idle: self.idle,
+                gil_only: self.gil,
+                functions_only: self.function,
+            },
+            pause: self.pause.mode(PauseMode::NonBlocking),
+            progress: true,
+        })
+    }
+}
+
+impl DumpArgs {
+    /// The library's config.
+    pub fn to_config(&self) -> DumpConfig {
+        DumpConfig {
+            pid: self.pid,
+            json: self.json,
+            pause: self.pause.mode(PauseMode::Blocking),
+            full_filenames: self.full_filenames,
+        }
+    }
+}
+
+fn parse_pid(s: &str) -> Result<i32, String> {
+    match s.trim().parse::<i64>() {
+        Ok(p) if p > 0 && p <= i64::from(i32::MAX) => Ok(p as i32),
+        Ok(_) => Err(format!(
+            "{s} is not a valid pid: it must be a positive number"
+        )),
+        Err(_) => Err(format!(
+            "{s:?} is not a pid: give a number, e.g. --pid 1234 (see `pgrep -a python`)"
+        )),
+    }
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 && r <= 1_000_000.0 => Ok(r),
+        Ok(_) => Err(format!(
+            "rate {s} is out of range: give samples per second above 0, e.g. --rate 100"
+        )),
+        Err(_) => Err(format!(
+            "{s:?} is not a rate: give samples per second, e.g. --rate 100"
+        )),
+    }
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    match s.trim().parse::<f64>() {
+        Ok(d) if d.is_finite() && d > 0.0 && d < 1e9 => Ok(Duration::from_secs_f64(d)),
+        Ok(_) => Err(format!(
+            "duration {s} is out of range: give seconds above 0, e.g. --duration 10"
+        )),
+        Err(_) => Err(format!(
+            "{s:?} is not a duration: give seconds, e.g. --duration 10"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("pyprobe").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn py_spy_style_short_flags() {
+        let cli = parse(&[
+            "record", "-p", "42", "-d", "2.5", "-r", "250", "-f", "raw", "-o", "x.txt",
+        ])
+        .unwrap();
+        let Command::Record(r) = cli.command else {
+            panic!("record")
+        };
+        let c = r.to_config().unwrap();
+        assert!(matches!(c.target, RecordTarget::Pid(42)));
+        assert_eq!(c.duration, Some(Duration::from_millis(2500)));
+        assert_eq!(c.rate_hz, 250.0);
+        assert_eq!(c.format, Format::Collapsed);
+        assert_eq!(c.pause, PauseMode::NonBlocking);
+    }
+
+    #[test]
+    fn launch_mode_takes_the_rest() {
+        let cli = parse(&["record", "--", "python", "app.py", "--flag"]).unwrap();
+        let Command::Record(r) = cli.command else {
+            panic!("record")
+        };
+        match r.to_config().unwrap().target {
+            RecordTarget::Launch(argv) => assert_eq!(argv, ["python", "app.py", "--flag"]),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_numbers_are_rejected_with_a_hint() {
+        for args in [
+            &["record", "-p", "1", "-r", "0"][..],
+            &["record", "-p", "1", "-r", "-5"],
+            &["record", "-p", "1", "-r", "fast"],
+            &["record", "-p", "1", "-d", "0"],
+            &["record", "-p", "1", "-d", "soon"],
+            &["record", "-p", "abc"],
+            &["record", "-p", "1", "-f", "png"],
+            &["dump", "-p", "-3"],
+        ] {
+            let err = parse(args).unwrap_err().to_string();
+            assert!(
+                err.contains("e.g.") || err.contains("expected one of") || err.contains("positive"),
+                "{args:?}: {err}"
+            );
+        }
+        let cli = parse(&["record"]).unwrap();
+        let Command::Record(r) = cli.command else {
+            panic!("record")
+        };
+        assert!(r.to_config().unwrap_err().contains("--pid"));
+    }
+
+    #[test]
+    fn dump_blocks_by_default() {
+        let cli = parse(&["dump", "--pid", "7", "--json"]).unwrap();
+        let Command::Dump(d) = cli.command else {
+            panic!("dump")
+        };
+        assert_eq!(d.to_config().pause, PauseMode::Blocking);
+        assert!(d.to_config().json);
+    }
+}

@@ -1,0 +1,350 @@
+//! ELF symbols, sections and program headers of the target's binaries (goblin).
+//!
+//! The file could be anything (a stripped static executable, a truncated library, not an ELF at
+//! all), so parsing never panics: everything is copied out of goblin's borrowed view into owned
+//! tables once, inside `catch_unwind`, and later lookups only touch those tables.
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+
+use goblin::elf::program_header::PT_LOAD;
+use goblin::elf::section_header::SHT_NOBITS;
+use goblin::elf::sym::{STT_FILE, STT_SECTION};
+use goblin::elf::Elf;
+
+use crate::error::{Error, Result};
+
+/// A defined symbol: its file virtual address and size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Symbol {
+    /// `st_value`: the address in the file's own address space (add the load bias).
+    pub addr: u64,
+    /// `st_size` in bytes (0 when unknown).
+    pub size: u64,
+}
+
+/// A section header: where the section lives in the file and in memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Section {
+    /// The name (`.data`, `.bss`, `.PyRuntime`, …).
+    pub name: String,
+    /// Virtual address (0 for sections that are not loaded).
+    pub addr: u64,
+    /// Size in memory.
+    pub size: u64,
+    /// Offset of the contents in the file; `None` for `.bss`-like sections with no file bytes.
+    pub file_offset: Option<u64>,
+}
+
+/// A parsed ELF binary: symbols of `.dynsym` and `.symtab`, sections, the first PT_LOAD, and
+/// the raw bytes for pattern searches.
+#[derive(Debug, Clone)]
+pub struct ElfFile {
+    path: PathBuf,
+    bytes: Vec<u8>,
+    symbols: HashMap<String, Symbol>,
+    sections: Vec<Section>,
+    first_load_vaddr: Option<u64>,
+    is_shared: bool,
+}
+
+impl ElfFile {
+    /// Open `path` as process `pid` sees it: through `/proc/PID/root/<path>` so a target in a
+    /// container (another mount namespace) resolves its own files; if that fails (e.g. no
+    /// permission on `/proc/PID/root`), the plain path.
+    pub fn open_for_pid(pid: i32, path: &Path) -> Result<Self> {
+        let relative = path.strip_prefix("/").unwrap_or(path);
+        let via_root = PathBuf::from(format!("/proc/{pid}/root")).join(relative);
+        match std::fs::read(&via_root) {
+            Ok(bytes) => Self::parse(path, bytes),
+            Err(_) => Self::open(path),
+        }
+    }
+
+    /// Open and parse the file at `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| Error::Binary {
+            path: path.to_path_buf(),
+            detail: format!("cannot read: {e}"),
+        })?;
+        Self::parse(path, bytes)
+    }
+
+    /// Parse ELF `bytes`; `path` only names the file in errors.
+    pub fn parse(path: &Path, bytes: Vec<u8>) -> Result<Self> {
+        let err = |detail: String| Error::Binary {
+            path: path.to_path_buf(),
+            detail,
+        };
+        // goblin validates offsets against the buffer, but a panic on some malformed input in
+        // a dependency must still not take the profiler down.
+        let tables = catch_unwind(AssertUnwindSafe(|| extract(&bytes)))
+            .map_err(|_| err("malformed ELF (the parser panicked)".into()))?
+            .map_err(|e| err(format!("not a valid ELF file: {e}")))?;
+        Ok(ElfFile {
+            path: path.to_path_buf(),
+            bytes,
+            symbols: tables.symbols,
+            sections: tables.sections,
+            first_load_vaddr: tables.first_load_vaddr,
+            is_shared: tables.is_shared,
+        })
+    }
+
+    /// The path this was opened as.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The whole file.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The file vaddr of the defined symbol `name` (from `.dynsym` or `.symtab`).
+    pub fn find_symbol(&self, name: &str) -> Option<u64> {
+        self.symbol(name).map(|s| s.addr)
+    }
+
+    /// The defined symbol `name` with its size.
+    pub fn symbol(&self, name: &str) -> Option<Symbol> {
+        self.symbols.get(name).copied()
+    }
+
+    /// Every defined symbol (unordered).
+    pub fn symbols(&self) -> impl Iterator<Item = (&str, Symbol)> {
+        self.symbols.iter().map(|(n, s)| (n.as_str(), *s))
+    }
+
+    /// `(vaddr, size)` of the section `name`.
+    pub fn section(&self, name: &str) -> Option<(u64, u64)> {
+        self.section_header(name).map(|s| (s.addr, s.size))
+    }
+
+    /// The full header of section `name`.
+    pub fn section_header(&self, name: &str) -> Option<&Section> {
+        self.sections.iter().find(|s| s.name == name)
+    }
+
+    /// All sections, in file order.
+    pub fn sections(&self) -> &[Section] {
+        &self.sections
+    }
+
+    /// The file bytes of section `name` (`None` for `.bss`-like sections or bad offsets).
+    pub fn section_bytes(&self, name: &str) -> Option<&[u8]> {
+        let s = self.section_header(name)?;
+        let start = usize::try_from(s.file_offset?).ok()?;
+        let end = start.checked_add(usize::try_from(s.size).ok()?)?;
+        self.bytes.get(start..end)
+    }
+
+    /// `p_vaddr` of the first PT_LOAD segment: the base for the load bias
+    /// ([`super::maps::MappedFile::load_bias`]).
+    pub fn first_load_vaddr(&self) -> Option<u64> {
+        self.first_load_vaddr
+    }
+
+    /// `ET_DYN` (a shared library or a PIE executable), which is loaded at a bias; an
+    /// `ET_EXEC` executable is loaded at its link address (bias 0).
+    pub fn is_shared(&self) -> bool {
+        self.is_shared
+    }
+
+    /// File offset of the first occurrence of `pattern` anywhere in the file.
+    pub fn find_bytes(&self, pattern: &[u8]) -> Option<usize> {
+        find(&self.bytes, pattern)
+    }
+
+    /// Virtual address of the first occurrence of `pattern` in section `name` (e.g. a version
+    /// string like `"3.11.7 (main, "` in `.rodata`).
+    pub fn find_bytes_in_section(&self, name: &str, pattern: &[u8]) -> Option<u64> {
+        let (addr, _) = self.section(name)?;
+        let at = find(self.section_bytes(name)?, pattern)?;
+        Some(addr + at as u64)
+    }
+}
+
+/// What we keep from goblin's borrowed view.
+struct Tables {
+    symbols: HashMap<String, Symbol>,
+    sections: Vec<Section>,
+    first_load_vaddr: Option<u64>,
+    is_shared: bool,
+}
+
+fn extract(bytes: &[u8]) -> std::result::Result<Tables, goblin::error::Error> {
+    let elf = Elf::parse(bytes)?;
+    let mut symbols = HashMap::new();
+    // .dynsym first: it is what survives stripping, and its entries are the exported ones.
+    for (syms, strtab) in [(&elf.dynsyms, &elf.dynstrtab), (&elf.syms, &elf.strtab)] {
+        for sym in syms.iter() {
+            // Undefined (imported) symbols have no address here; an executable linked to
+            // libpython lists `_PyRuntime` as undefined and must not shadow the real one.
+            if sym.st_shndx == 0 || sym.st_value == 0 {
+                continue;
+            }
+            if matches!(sym.st_type(), STT_SECTION | STT_FILE) {
+                continue;
+            }
+            let Some(name) = strtab.get_at(sym.st_name) else {
+                continue;
+            };
+            if name.is_empty() {
+                continue;
+            }
+            symbols.entry(name.to_string()).or_insert(Symbol {
+                addr: sym.st_value,
+                size: sym.st_size,
+            });
+        }
+    }
+    let sections = elf
+        .section_headers
+        .iter()
+        .map(|sh| Section {
+            name: elf
+                .shdr_strtab
+                .get_at(sh.sh_name)
+                .unwrap_or_default()
+                .to_string(),
+            addr: sh.sh_addr,
+            size: sh.sh_size,
+            file_offset: (sh.sh_type != SHT_NOBITS).then_some(sh.sh_offset),
+        })
+        .collect();
+    let first_load_vaddr = elf
+        .program_headers
+        .iter()
+        .filter(|ph| ph.p_type == PT_LOAD)
+        .map(|ph| ph.p_vaddr)
+        .next();
+    Ok(Tables {
+        symbols,
+        sections,
+        first_load_vaddr,
+        is_shared: elf.header.e_type == goblin::elf::header::ET_DYN,
+    })
+}
+
+/// First index of `needle` in `haystack`. Scans for the first byte, then compares: fast enough
+/// for a one-off search of a 20 MB library, with no extra dependency.
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    let (&first, rest) = needle.split_first()?;
+    let last_start = haystack.len().checked_sub(needle.len())?;
+    let mut i = 0;
+    while i <= last_start {
+        let off = haystack[i..=last_start].iter().position(|&b| b == first)?;
+        i += off;
+        if haystack[i + 1..i + needle.len()] == *rest {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PYENV_LIB: &str = "/root/.pyenv/versions/3.11.7/lib/libpython3.11.so.1.0";
+    const DEBIAN_PY: &str = "/usr/bin/python3.11";
+
+    #[test]
+    fn own_executable() {
+        let exe = std::fs::read_link("/proc/self/exe").unwrap();
+        let elf = ElfFile::open_for_pid(std::process::id() as i32, &exe).unwrap();
+        assert!(elf.first_load_vaddr().is_some());
+        assert!(elf.section(".text").is_some());
+        assert!(elf.symbols().count() > 0);
+    }
+
+    #[test]
+    fn pyenv_libpython_has_pyruntime() {
+        let path = Path::new(PYENV_LIB);
+        if !path.exists() {
+            eprintln!("skipping: {PYENV_LIB} not installed");
+            return;
+        }
+        let elf = ElfFile::open(path).unwrap();
+        let rt = elf.symbol("_PyRuntime").unwrap();
+        assert!(rt.addr != 0 && rt.size > 0);
+        assert!(elf.is_shared());
+        assert_eq!(elf.first_load_vaddr(), Some(0));
+        assert!(elf.find_symbol("Py_Version").is_some());
+        // A C `static` function is only in .symtab: found too.
+        assert!(elf.find_symbol("bytearray_length").is_some());
+        let (data, size) = elf.section(".data").unwrap();
+        assert!(data > 0 && size > 0);
+        assert!(elf.section_bytes(".bss").is_none());
+        assert!(elf.find_bytes_in_section(".rodata", b"3.11.7").is_some());
+    }
+
+    #[test]
+    fn debian_static_python() {
+        let path = Path::new(DEBIAN_PY);
+        if !path.exists() {
+            eprintln!("skipping: {DEBIAN_PY} not installed");
+            return;
+        }
+        let elf = ElfFile::open(path).unwrap();
+        assert!(!elf.is_shared(), "Debian's python3.11 is ET_EXEC");
+        assert!(elf.find_symbol("_PyRuntime").is_some());
+        assert!(elf.find_symbol("Py_Version").is_some());
+        let first = elf.first_load_vaddr().unwrap();
+        // A non-PIE executable mapped at its link address has bias 0.
+        let mapped = super::super::maps::MappedFile {
+            path: path.to_path_buf(),
+            start: first,
+            end: first + 0x1000,
+            offset: 0,
+            base: Some(first),
+        };
+        assert_eq!(mapped.load_bias(first), 0);
+    }
+
+    #[test]
+    fn malformed_input_is_an_error() {
+        let p = Path::new("junk");
+        let real = std::fs::read("/proc/self/exe").unwrap();
+        let mut cases: Vec<Vec<u8>> = vec![
+            vec![],
+            b"\x7fELF".to_vec(),
+            b"not an elf at all".to_vec(),
+            vec![0xff; 4096],
+        ];
+        // Truncations of a real ELF at awkward places.
+        for n in [16, 52, 64, 65, 200, 4096, real.len() / 2] {
+            cases.push(real[..n.min(real.len())].to_vec());
+        }
+        // A real header with its section and program header offsets corrupted.
+        let mut bad = real[..4096.min(real.len())].to_vec();
+        bad[0x20..0x30].copy_from_slice(&[0xff; 16]);
+        cases.push(bad);
+        let mut bad = real.clone();
+        bad[0x3c..0x40].copy_from_slice(&[0xff; 4]); // e_shnum, e_shstrndx
+        cases.push(bad);
+        for (i, bytes) in cases.into_iter().enumerate() {
+            // Ok is acceptable for a lenient parse; a panic is not.
+            if let Err(e) = ElfFile::parse(p, bytes) {
+                assert!(matches!(e, Error::Binary { .. }), "case {i}: {e:?}");
+            }
+        }
+        assert!(ElfFile::parse(p, b"garbage".to_vec()).is_err());
+        assert!(matches!(
+            ElfFile::open(Path::new("/nonexistent/x")),
+            Err(Error::Binary { .. })
+        ));
+    }
+
+    #[test]
+    fn byte_search() {
+        assert_eq!(find(b"hello world", b"world"), Some(6));
+        assert_eq!(find(b"aaab", b"ab"), Some(2));
+        assert_eq!(find(b"abc", b"abcd"), None);
+        assert_eq!(find(b"abc", b""), None);
+        assert_eq!(find(b"", b"a"), None);
+        assert_eq!(find(b"xxa", b"a"), Some(2));
+    }
+}

@@ -1,0 +1,478 @@
+//! A target process by pid: existence checks, executable and command line, threads and their
+//! run states, memory maps, and pausing.
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Read};
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use super::elf::ElfFile;
+use super::live::LiveReader;
+use super::maps::ProcessMaps;
+use super::permissions::permission_hint;
+use crate::error::{Error, Result};
+
+/// A running process we read from.
+#[derive(Debug)]
+pub struct Target {
+    pid: i32,
+    exe: PathBuf,
+    cmdline: Vec<String>,
+    /// Field 22 of `/proc/PID/stat` at open: if the pid is reused by a new process, this
+    /// changes, so `is_alive` does not mistake the newcomer for our target.
+    start_time: u64,
+    reader: LiveReader,
+    /// Reused path and read buffers: thread states are read on every sample.
+    stat_buf: Mutex<StatBuf>,
+}
+
+#[derive(Debug, Default)]
+struct StatBuf {
+    path: String,
+    bytes: Vec<u8>,
+}
+
+/// Keeps every thread of the target stopped (ptrace) until dropped.
+///
+/// Not `Send`: ptrace ties a tracee to the tracing *thread*, so detaching (on drop) from another
+/// thread would fail and leave the target stopped until we exit.
+pub struct PauseGuard {
+    _lock: remoteprocess::Lock,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl std::fmt::Debug for PauseGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PauseGuard")
+    }
+}
+
+impl Target {
+    /// Attach to process `pid` (without stopping it): checks it exists and is not a zombie, and
+    /// reads its executable path and command line.
+    pub fn open(pid: i32) -> Result<Target> {
+        if pid <= 0 {
+            return Err(Error::ProcessNotFound { pid });
+        }
+        let stat = match std::fs::read(format!("/proc/{pid}/stat")) {
+            Ok(s) => s,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(Error::ProcessNotFound { pid })
+            }
+            Err(e) => return Err(io_error(pid, "reading stat", e)),
+        };
+        let state = parse_state(&stat).ok_or_else(|| Error::Io {
+            context: format!("parsing /proc/{pid}/stat"),
+            source: io::Error::new(io::ErrorKind::InvalidData, "no state field"),
+        })?;
+        if matches!(state, 'Z' | 'X') {
+            return Err(Error::ProcessExited { pid });
+        }
+        let start_time = parse_start_time(&stat).unwrap_or(0);
+        let exe = match std::fs::read_link(format!("/proc/{pid}/exe")) {
+            Ok(p) => strip_deleted(p),
+            // Kernel threads have no executable.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(Error::NotPython {
+                    pid,
+                    detail: "it has no executable (a kernel thread, or it is exiting)".into(),
+                })
+            }
+            Err(e) => return Err(io_error(pid, "reading the executable path", e)),
+        };
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|b| parse_cmdline(&b))
+            .map_err(|e| io_error(pid, "reading the command line", e))?;
+        Ok(Target {
+            pid,
+            exe,
+            cmdline,
+            start_time,
+            reader: LiveReader::new(pid),
+            stat_buf: Mutex::new(StatBuf::default()),
+        })
+    }
+
+    /// The pid.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// The executable (`/proc/PID/exe`), as a path in the target's mount namespace.
+    pub fn exe(&self) -> &Path {
+        &self.exe
+    }
+
+    /// The command line, one string per argument.
+    pub fn cmdline(&self) -> &[String] {
+        &self.cmdline
+    }
+
+    /// The command line joined by spaces, for titles; the executable path if it is empty.
+    pub fn cmdline_string(&self) -> String {
+        if self.cmdline.is_empty() {
+            self.exe.display().to_string()
+        } else {
+            self.cmdline.join(" ")
+        }
+    }
+
+    /// The reader for the target's memory.
+    pub fn reader(&self) -> &LiveReader {
+        &self.reader
+    }
+
+    /// The current memory maps.
+    pub fn maps(&self) -> Result<ProcessMaps> {
+        ProcessMaps::read(self.pid)
+    }
+
+    /// Parse a binary mapped in the target (its path as the target sees it).
+    pub fn open_elf(&self, path: &Path) -> Result<ElfFile> {
+        ElfFile::open_for_pid(self.pid, path)
+    }
+
+    /// Whether the process is still running (not gone, not a zombie, and not a new process
+    /// that reused the pid).
+    pub fn is_alive(&self) -> bool {
+        let Ok(stat) = std::fs::read(format!("/proc/{}/stat", self.pid)) else {
+            return false;
+        };
+        let state_ok = parse_state(&stat).is_some_and(|s| !matches!(s, 'Z' | 'X'));
+        state_ok && parse_start_time(&stat).unwrap_or(0) == self.start_time
+    }
+
+    /// OS thread ids (`/proc/PID/task`), sorted; the main thread's tid is the pid.
+    pub fn threads(&self) -> Result<Vec<u32>> {
+        let dir = std::fs::read_dir(format!("/proc/{}/task", self.pid))
+            .map_err(|e| self.gone_or(e, "listing threads"))?;
+        let mut tids: Vec<u32> = dir
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .collect();
+        tids.sort_unstable();
+        Ok(tids)
+    }
+
+    /// The scheduler state letter of thread `tid` (`R` running, `S` sleeping, `D` disk wait,
+    /// `T`/`t` stopped, `Z` zombie, …), `None` if the thread is gone.
+    pub fn thread_state(&self, tid: u32) -> Option<char> {
+        let mut guard = self.stat_buf.lock().unwrap_or_else(|p| p.into_inner());
+        let StatBuf { path, bytes } = &mut *guard;
+        path.clear();
+        use std::fmt::Write;
+        let _ = write!(path, "/proc/{}/task/{tid}/stat", self.pid);
+        bytes.clear();
+        File::open(path.as_str())
+            .and_then(|mut f| f.read_to_end(bytes))
+            .ok()?;
+        parse_state(bytes)
+    }
+
+    /// Whether thread `tid` is running or runnable (`R`). Sleeping, waiting on I/O, stopped or
+    /// gone threads count as idle.
+    pub fn thread_is_active(&self, tid: u32) -> bool {
+        self.thread_state(tid) == Some('R')
+    }
+
+    /// The state letter of every thread (see [`Target::thread_state`]).
+    pub fn thread_states(&self) -> Result<HashMap<u32, char>> {
+        Ok(self
+            .threads()?
+            .into_iter()
+            .filter_map(|tid| Some((tid, self.thread_state(tid)?)))
+            .collect())
+    }
+
+    /// Stop every thread of the target (ptrace) until the guard is dropped. The target is
+    /// resumed on every path out, including early returns and panics.
+    pub fn pause(&self) -> Result<PauseGuard> {
+        let process = remoteprocess::Process::new(self.pid).map_err(|e| self.map_remote(e))?;
+        let lock = process.lock().map_err(|e| self.map_remote(e))?;
+        Ok(PauseGuard {
+            _lock: lock,
+            _not_send: PhantomData,
+        })
+    }
+
+    fn map_remote(&self, e: remoteprocess::Error) -> Error {
+        let io = match e {
+            remoteprocess::Error::NixError(errno) => io::Error::from(errno),
+            remoteprocess::Error::IOError(io) => io,
+            other => io::Error::other(other.to_string()),
+        };
+        match io.raw_os_error() {
+            Some(libc::EPERM) | Some(libc::EACCES) => Error::PermissionDenied {
+                pid: self.pid,
+                hint: permission_hint(self.pid),
+            },
+            Some(libc::ESRCH) | Some(libc::ENOENT) => Error::ProcessExited { pid: self.pid },
+            _ => io_error(self.pid, "pausing the process", io),
+        }
+    }
+
+    /// A /proc read failed: the process exited if its directory is gone, otherwise I/O.
+    fn gone_or(&self, e: io::Error, what: &str) -> Error {
+        if e.kind() == io::ErrorKind::NotFound {
+            Error::ProcessExited { pid: self.pid }
+        } else {
+            io_error(self.pid, what, e)
+        }
+    }
+}
+
+fn io_error(pid: i32, what: &str, source: io::Error) -> Error {
+    if matches!(
+        source.raw_os_error(),
+        Some(libc::EACCES) | Some(libc::EPERM)
+    ) {
+        return Error::PermissionDenied {
+            pid,
+            hint: permission_hint(pid),
+        };
+    }
+    Error::Io {
+        context: format!("process {pid}: {what}"),
+        source,
+    }
+}
+
+/// The state letter in a `/proc/.../stat` line. The command name in parentheses may itself
+/// contain spaces and `)`, so the state is found after the *last* `)`.
+fn parse_state(stat: &[u8]) -> Option<char> {
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    stat[close + 1..]
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .map(|&b| b as char)
+}
+
+/// `starttime`, field 22 of stat (the 20th after the command name).
+fn parse_start_time(stat: &[u8]) -> Option<u64> {
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let rest = std::str::from_utf8(&stat[close + 1..]).ok()?;
+    rest.split_ascii_whitespace().nth(19)?.parse().ok()
+}
+
+/// NUL-separated arguments; a trailing NUL does not make an empty argument.
+fn parse_cmdline(bytes: &[u8]) -> Vec<String> {
+    let bytes = bytes.strip_suffix(&[0]).unwrap_or(bytes);
+    if bytes.is_empty() {
+        return Vec::new();
+    }
+    bytes
+        .split(|&b| b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect()
+}
+
+fn strip_deleted(p: PathBuf) -> PathBuf {
+    match p.to_str().and_then(|s| s.strip_suffix(" (deleted)")) {
+        Some(s) => PathBuf::from(s),
+        None => p,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::process::ReadExt;
+    use crate::process::{MappedFile, MemoryReader};
+    use std::io::{BufRead, BufReader};
+    use std::process::{Child, Command, Stdio};
+
+    const PYENV_PY: &str = "/root/.pyenv/versions/3.11.7/bin/python";
+
+    /// Kills and reaps the child however the test ends.
+    struct ChildGuard(Child);
+
+    impl Drop for ChildGuard {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    /// A Python that has finished starting up: we wait for its "ready" line, never sleep.
+    fn spawn_python() -> Option<ChildGuard> {
+        if !Path::new(PYENV_PY).exists() {
+            eprintln!("skipping: {PYENV_PY} not installed");
+            return None;
+        }
+        let child = Command::new(PYENV_PY)
+            .args([
+                "-c",
+                "import time; print('ready', flush=True); time.sleep(30)",
+            ])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut guard = ChildGuard(child);
+        let stdout = guard.0.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "ready");
+        Some(guard)
+    }
+
+    #[test]
+    fn parsers() {
+        assert_eq!(parse_state(b"12 (a b) c)) S 1 2"), Some('S'));
+        assert_eq!(parse_state(b"garbage"), None);
+        let stat = b"1 (x) R 0 1 1 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 777 0 0";
+        assert_eq!(parse_start_time(stat), Some(777));
+        assert_eq!(parse_cmdline(b"python\0-c\0x\0"), vec!["python", "-c", "x"]);
+        assert_eq!(parse_cmdline(b""), Vec::<String>::new());
+    }
+
+    #[test]
+    fn open_self_and_missing() {
+        let me = Target::open(std::process::id() as i32).unwrap();
+        assert!(me.is_alive());
+        assert!(!me.cmdline().is_empty());
+        assert_eq!(me.exe(), std::fs::read_link("/proc/self/exe").unwrap());
+        assert!(me.threads().unwrap().contains(&(std::process::id())));
+        // This test thread is running while it asks.
+        // SAFETY: gettid has no preconditions.
+        let tid = unsafe { libc::gettid() } as u32;
+        assert!(me.thread_is_active(tid));
+        assert_eq!(me.thread_states().unwrap().get(&tid), Some(&'R'));
+        assert!(matches!(
+            Target::open(i32::MAX - 1),
+            Err(Error::ProcessNotFound { .. })
+        ));
+        assert!(matches!(
+            Target::open(0),
+            Err(Error::ProcessNotFound { .. })
+        ));
+    }
+
+    #[test]
+    fn zombie_is_exited() {
+        let mut child = Command::new("/bin/true").spawn().unwrap();
+        let pid = child.id() as i32;
+        // Wait for it to exit without reaping it: it stays a zombie until `wait`.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: info is a valid out-pointer; WNOWAIT leaves the child reapable.
+        let rc = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOWAIT,
+            )
+        };
+        assert_eq!(rc, 0);
+        assert!(matches!(
+            Target::open(pid),
+            Err(Error::ProcessExited { .. })
+        ));
+        child.wait().unwrap();
+    }
+
+    #[test]
+    fn python_child_maps_bias_threads_pause() {
+        let Some(child) = spawn_python() else { return };
+        let pid = child.0.id() as i32;
+        let target = Target::open(pid).unwrap();
+        assert!(target.cmdline_string().contains("time.sleep(30)"));
+        assert!(target.threads().unwrap().contains(&(pid as u32)));
+        // Once in time.sleep the thread is idle. "ready" is printed just before the sleep
+        // starts, so poll the state (bounded) rather than assert at once.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while target.thread_state(pid as u32) != Some('S') {
+            assert!(std::time::Instant::now() < deadline, "child never slept");
+            std::thread::yield_now();
+        }
+        assert!(!target.thread_is_active(pid as u32));
+
+        // _PyRuntime in the child = libpython's load bias + the symbol's file vaddr.
+        let maps = target.maps().unwrap();
+        let lib: MappedFile = maps.libpython().expect("pyenv python links libpython");
+        assert!(maps.executable(target.exe()).is_some());
+        let elf = target.open_elf(&lib.path).unwrap();
+        let bias = lib.load_bias(elf.first_load_vaddr().unwrap());
+        let rt = elf.symbol("_PyRuntime").unwrap();
+        let addr = bias + rt.addr;
+        assert!(maps.is_readable(addr, rt.size));
+        let mut buf = vec![0u8; rt.size as usize];
+        target.reader().read_into(addr, &mut buf).unwrap();
+        // A started interpreter has a non-null interpreter list head somewhere in there.
+        assert!(buf.iter().any(|&b| b != 0));
+        // Py_Version (3.11+) is PY_VERSION_HEX: 3.11.7 final = 0x030b07f0.
+        let ver = target
+            .reader()
+            .read_u32(bias + elf.find_symbol("Py_Version").unwrap())
+            .unwrap();
+        assert_eq!(ver, 0x030b_07f0);
+        print_cross_process_timing(target.reader(), addr);
+        let ranges = maps.writable_ranges(&lib);
+        assert!(ranges.iter().any(|&(s, e)| s <= addr && addr < e));
+
+        {
+            let _paused = target.pause().unwrap();
+            assert!(matches!(
+                target.thread_state(pid as u32),
+                Some('t') | Some('T')
+            ));
+            // Memory can still be read while paused.
+            target.reader().read_u32(bias + rt.addr).unwrap();
+        }
+        let state = target.thread_state(pid as u32).unwrap();
+        assert!(!matches!(state, 't' | 'T'), "still stopped: {state}");
+        assert!(target.is_alive());
+    }
+
+    /// Not an assertion: what a read of *another* process costs (`-- --nocapture`).
+    fn print_cross_process_timing(r: &LiveReader, addr: u64) {
+        let n = 5_000;
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            r.read_u64(addr).unwrap();
+        }
+        let one = t.elapsed() / n;
+        let (mut x, mut y, mut z) = ([0u8; 8], [0u8; 64], [0u8; 16]);
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            r.read_batch(&mut [
+                (addr, &mut x[..]),
+                (addr + 256, &mut y[..]),
+                (addr + 4096, &mut z[..]),
+            ])
+            .unwrap();
+        }
+        let batch = t.elapsed() / n;
+        println!("cross-process process_vm_readv: 8-byte read {one:?}, 3-region batch {batch:?}");
+    }
+
+    #[test]
+    fn pause_is_released_on_early_return() {
+        let Some(child) = spawn_python() else { return };
+        let pid = child.0.id() as i32;
+        let target = Target::open(pid).unwrap();
+        let early = |t: &Target| -> Result<()> {
+            let _g = t.pause()?;
+            t.reader().read_u64(8)?; // fails: the guard still resumes the target
+            Ok(())
+        };
+        assert!(early(&target).is_err());
+        assert_ne!(target.thread_state(pid as u32), Some('t'));
+        assert_ne!(target.thread_state(pid as u32), Some('T'));
+    }
+
+    #[test]
+    fn exited_child_is_not_alive() {
+        let Some(mut child) = spawn_python() else {
+            return;
+        };
+        let target = Target::open(child.0.id() as i32).unwrap();
+        child.0.kill().unwrap();
+        child.0.wait().unwrap();
+        assert!(!target.is_alive());
+        assert!(matches!(target.threads(), Err(Error::ProcessExited { .. })));
+        assert!(matches!(
+            target.reader().read_u64(0x1000),
+            Err(Error::ProcessExited { .. })
+        ));
+    }
+}

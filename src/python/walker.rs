@@ -1,0 +1,383 @@
+//! One sample: every thread of the interpreter, every frame of each thread.
+//!
+//! Generic over [`MemoryReader`], so the same code walks a live process and a recorded snapshot.
+//! Reads per sample are kept few: one batched read for the thread list head and the GIL, one read
+//! per thread state, one read per *heap* frame (≤3.10), whole data-stack chunks for 3.11+ frames,
+//! and one batched read of the code objects' heads.
+use std::collections::{HashMap, HashSet};
+
+use python_versions::Layout;
+
+use super::code::CodeCache;
+use super::objects::Objects;
+use super::threads::{NativeIds, ThreadNames};
+use super::Interpreter;
+use crate::error::{Error, Result};
+use crate::process::{u64_at, MemoryReader, ReadExt};
+use crate::stack::{Frame, ThreadStack};
+
+/// Most threads walked in one sample (a loop in a corrupt list stops here).
+const MAX_THREADS: usize = 4096;
+/// Most frames walked in one thread; deeper stacks are cut and marked.
+pub const MAX_FRAMES: usize = 16_384;
+/// The smallest data-stack chunk CPython allocates (`DATA_STACK_CHUNK_SIZE`, 16 KiB):
+/// reading this much from a chunk's start is always inside the chunk.
+/// https://github.com/python/cpython/blob/v3.11.7/Python/pystate.c
+const CHUNK_MIN: usize = 16 * 1024;
+/// Largest chunk copied whole.
+const CHUNK_MAX: u64 = 8 * 1024 * 1024;
+
+/// The OS view of the target's threads, taken by the sampler just before the walk.
+#[derive(Debug, Clone, Default)]
+pub struct OsThreads {
+    /// The target's pid (its main thread's tid).
+    pub pid: u32,
+    /// tid → running (true) or sleeping / waiting (false).
+    pub active: HashMap<u32, bool>,
+}
+
+/// A frame before its code object is resolved.
+#[derive(Debug, Clone, Copy)]
+struct RawFrame {
+    code: u64,
+    /// Byte offset of the current instruction in the bytecode.
+    offset: u64,
+}
+
+/// A thread before frames are resolved.
+struct RawThread {
+    tstate: u64,
+    thread_id: u64,
+    native_id: Option<u32>,
+    frames: Vec<RawFrame>,
+    truncated: bool,
+}
+
+/// Walks the stacks of one interpreter through a [`MemoryReader`].
+pub struct Walker<R> {
+    reader: R,
+    interp: Interpreter,
+    codes: CodeCache,
+    names: ThreadNames,
+    native_ids: NativeIds,
+    gil_addr: Option<u64>,
+}
+
+impl<R: MemoryReader> Walker<R> {
+    /// A walker for an interpreter found by [`super::find_interpreter`] (or recorded in a snapshot).
+    pub fn new(reader: R, interp: Interpreter) -> Self {
+        Walker {
+            codes: CodeCache::new(&interp.layout),
+            reader,
+            interp,
+            names: ThreadNames::default(),
+            native_ids: NativeIds::default(),
+            gil_addr: None,
+        }
+    }
+
+    /// The interpreter being walked.
+    pub fn interpreter(&self) -> &Interpreter {
+        &self.interp
+    }
+
+    /// The memory reader.
+    pub fn reader(&self) -> &R {
+        &self.reader
+    }
+
+    /// Code cache (hits, misses).
+    pub fn code_cache_stats(&self) -> (u64, u64) {
+        self.codes.stats()
+    }
+
+    /// Take one sample of every thread.
+    pub fn sample(&mut self, os: &OsThreads) -> Result<Vec<ThreadStack>> {
+        let layout = self.interp.layout;
+        let (first_tstate, gil_holder) = self.thread_head_and_gil(&layout)?;
+        let mut raw = Vec::new();
+        let mut seen = HashSet::new();
+        let mut tstate = first_tstate;
+        while tstate != 0 {
+            if raw.len() >= MAX_THREADS || !seen.insert(tstate) {
+                return Err(Error::invalid("thread list is cyclic or too long"));
+            }
+            let thread = self.walk_thread(&layout, tstate)?;
+            tstate = thread.1;
+            raw.push(thread.0);
+        }
+        self.resolve(&layout, raw, gil_holder, os)
+    }
+
+    /// The first thread state and the GIL holder's thread state (0 if none), in one batched read.
+    fn thread_head_and_gil(&mut self, l: &Layout) -> Result<(u64, u64)> {
+        let head_addr = self.interp.interp_addr + l.interp_threads_head as u64;
+        if let Some(current) = self.interp.tstate_current_addr {
+            // 2.7 / 3.6: `_PyThreadState_Current` is the thread that holds the GIL.
+            let (mut head, mut holder) = ([0u8; 8], [0u8; 8]);
+            self.reader
+                .read_batch(&mut [(head_addr, &mut head), (current, &mut holder)])?;
+            return Ok((u64::from_le_bytes(head), u64::from_le_bytes(holder)));
+        }
+        let Some(gil) = self.gil_struct(l)? else {
+            return Ok((self.reader.read_u64(head_addr)?, 0));
+        };
+        let (mut head, mut locked, mut holder) = ([0u8; 8], [0u8; 4], [0u8; 8]);
+        self.reader.read_batch(&mut [
+            (head_addr, &mut head),
+            (gil + l.gil_locked as u64, &mut locked),
+            (gil + l.gil_last_holder as u64, &mut holder),
+        ])?;
+        let holder = if i32::from_le_bytes(locked) != 0 {
+            u64::from_le_bytes(holder)
+        } else {
+            0
+        };
+        Ok((u64::from_le_bytes(head), holder))
+    }
+
+    /// Address of `struct _gil_runtime_state`: inside `_PyRuntime` (3.7–3.11) or pointed to by the
+    /// interpreter (3.12+).
+    fn gil_struct(&mut self, l: &Layout) -> Result<Option<u64>> {
+        if self.gil_addr.is_none() {
+            self.gil_addr = if Layout::has(l.interp_ceval_gil) {
+                Some(
+                    self.reader
+                        .read_u64(self.interp.interp_addr + l.interp_ceval_gil as u64)?,
+                )
+            } else if Layout::has(l.runtime_gil) {
+                self.interp.runtime_addr.map(|rt| rt + l.runtime_gil as u64)
+            } else {
+                None
+            };
+        }
+        Ok(self.gil_addr.filter(|&a| a != 0))
+    }
+
+    /// One thread state: its ids and raw frames; returns the next thread state too.
+    fn walk_thread(&mut self, l: &Layout, tstate: u64) -> Result<(RawThread, u64)> {
+        let ts = self.reader.read_vec(tstate, l.ts_size as usize)?;
+        let next = u64_at(&ts, l.ts_next)?;
+        let thread_id = u64_at(&ts, l.ts_thread_id)?;
+        let native_id = if Layout::has(l.ts_native_thread_id) {
+            Some(u64_at(&ts, l.ts_native_thread_id)? as u32).filter(|&t| t != 0)
+        } else {
+            None
+        };
+        let (frames, truncated) = if Layout::has(l.ts_frame) {
+            self.heap_frames(l, u64_at(&ts, l.ts_frame)?)?
+        } else {
+            let current = if Layout::has(l.ts_current_frame) {
+                u64_at(&ts, l.ts_current_frame)?
+            } else {
+                let cframe = u64_at(&ts, l.ts_cframe)?;
+                if cframe == 0 {
+                    0
+                } else {
+                    self.reader
+                        .read_u64(cframe + l.cframe_current_frame as u64)?
+                }
+            };
+            let chunk = u64_at(&ts, l.ts_datastack_chunk)?;
+            self.interpreter_frames(l, current, chunk)?
+        };
+        Ok((
+            RawThread {
+                tstate,
+                thread_id,
+                native_id,
+                frames,
+                truncated,
+            },
+            next,
+        ))
+    }
+
+    /// ≤3.10: `PyFrameObject`s on the heap, linked by `f_back`; one read each.
+    /// https://github.com/python/cpython/blob/v3.10.13/Include/cpython/frameobject.h
+    fn heap_frames(&mut self, l: &Layout, mut frame: u64) -> Result<(Vec<RawFrame>, bool)> {
+        let mut out = Vec::new();
+        let mut seen = HashSet::new();
+        let units = if self.interp.layout.version == (3, 10) {
+            2
+        } else {
+            1
+        };
+        let mut buf = vec![0u8; l.frame_size as usize];
+        while frame != 0 {
+            if out.len() >= MAX_FRAMES {
+                return Ok((out, true));
+            }
+            if !seen.insert(frame) {
+                return Err(Error::invalid("frame chain is cyclic"));
+            }
+            self.reader.read_into(frame, &mut buf)?;
+            let lasti = crate::process::i32_at(&buf, l.frame_lasti)?;
+            out.push(RawFrame {
+                code: u64_at(&buf, l.frame_code)?,
+                offset: u64::try_from(lasti).unwrap_or(0) * units,
+            });
+            frame = u64_at(&buf, l.frame_back)?;
+        }
+        Ok((out, false))
+    }
+
+    /// 3.11+: `_PyInterpreterFrame`s, mostly inside the thread's data-stack chunks, which are read
+    /// whole; frames elsewhere (generators, coroutines) are read one by one.
+    /// https://github.com/python/cpython/blob/v3.13.0/Include/internal/pycore_frame.h
+    fn interpreter_frames(
+        &mut self,
+        l: &Layout,
+        mut frame: u64,
+        chunk: u64,
+    ) -> Result<(Vec<RawFrame>, bool)> {
+        let mut chunks = Chunks {
+            next: chunk,
+            loaded: Vec::new(),
+        };
+        let mut out = Vec::new();
+        let mut seen = HashSet::new();
+        let size = l.iframe_size as usize;
+        let tag_mask = !(l.stackref_tag_bits.max(0) as u64);
+        let mut direct = vec![0u8; size];
+        let mut steps = 0;
+        while frame != 0 {
+            steps += 1;
+            if steps > MAX_FRAMES {
+                return Ok((out, true));
+            }
+            if !seen.insert(frame) {
+                return Err(Error::invalid("frame chain is cyclic"));
+            }
+            let bytes: &[u8] = match chunks.find(&self.reader, l, frame, size)? {
+                Some(slice) => slice,
+                None => {
+                    self.reader.read_into(frame, &mut direct)?;
+                    &direct
+                }
+            };
+            let previous = u64_at(bytes, l.iframe_previous)?;
+            let code = u64_at(bytes, l.iframe_code)? & tag_mask;
+            let instr = u64_at(bytes, l.iframe_instr)?;
+            let owner = i64::from(
+                *bytes
+                    .get(l.iframe_owner as usize)
+                    .ok_or_else(|| Error::invalid("owner"))?,
+            );
+            // Shim frames owned by the C stack (3.12+) or the interpreter (3.14+) are not Python code.
+            let shim = owner == l.frame_owned_by_cstack || owner == l.frame_owned_by_interpreter;
+            if !shim && code != 0 {
+                let base = code + l.code_code_adaptive as u64;
+                out.push(RawFrame {
+                    code,
+                    offset: instr.saturating_sub(base),
+                });
+            }
+            frame = previous;
+        }
+        Ok((out, false))
+    }
+
+    /// Turn raw threads into stacks: resolve code objects (one batched read), names, ids, status.
+    fn resolve(
+        &mut self,
+        l: &Layout,
+        raw: Vec<RawThread>,
+        gil_holder: u64,
+        os: &OsThreads,
+    ) -> Result<Vec<ThreadStack>> {
+        let addrs: Vec<u64> = raw
+            .iter()
+            .flat_map(|t| t.frames.iter().map(|f| f.code))
+            .collect();
+        let infos = self.codes.resolve(&self.reader, l, &addrs)?;
+        let objects = Objects { layout: l };
+        let ids: Vec<u64> = raw.iter().map(|t| t.thread_id).collect();
+        self.names
+            .refresh_if_changed(&self.reader, &objects, &self.interp, &ids);
+        let mut infos = infos.into_iter();
+        let mut stacks = Vec::with_capacity(raw.len());
+        for t in raw {
+            let mut frames = Vec::with_capacity(t.frames.len() + 1);
+            for f in &t.frames {
+                if let Some(info) = infos.next().flatten() {
+                    frames.push(Frame {
+                        name: info.name.clone(),
+                        filename: info.filename.clone(),
+                        line: self.codes.line(&info, f.offset),
+                    });
+                }
+            }
+            if t.truncated {
+                frames.push(Frame {
+                    name: "<truncated stack>".into(),
+                    filename: String::new(),
+                    line: 0,
+                });
+            }
+            let os_tid = t
+                .native_id
+                .or_else(|| self.native_ids.tid_of(&self.reader, t.thread_id, os));
+            let holds_gil = gil_holder != 0 && gil_holder == t.tstate;
+            let active = os_tid
+                .and_then(|tid| os.active.get(&tid).copied())
+                .unwrap_or(holds_gil);
+            let name = self.names.name_of(t.thread_id).or_else(|| {
+                // Before `threading` is imported only the main thread has a name to give.
+                (os_tid == Some(os.pid) && !self.names.threading_loaded())
+                    .then(|| "MainThread".to_string())
+            });
+            stacks.push(ThreadStack {
+                thread_id: t.thread_id,
+                os_tid,
+                name,
+                active,
+                holds_gil,
+                frames,
+            });
+        }
+        Ok(stacks)
+    }
+}
+
+/// The data-stack chunks of one thread, read lazily, newest first.
+struct Chunks {
+    /// Next chunk to load (0 when all are loaded).
+    next: u64,
+    loaded: Vec<(u64, Vec<u8>)>,
+}
+
+impl Chunks {
+    /// The `size` bytes at `addr` if they lie in one of the thread's chunks.
+    fn find<R: MemoryReader>(
+        &mut self,
+        r: &R,
+        l: &Layout,
+        addr: u64,
+        size: usize,
+    ) -> Result<Option<&[u8]>> {
+        loop {
+            if let Some(i) = self.loaded.iter().position(|(start, data)| {
+                addr >= *start && addr + size as u64 <= start + data.len() as u64
+            }) {
+                let (start, data) = &self.loaded[i];
+                let off = (addr - start) as usize;
+                return Ok(Some(&data[off..off + size]));
+            }
+            if self.next == 0 || self.loaded.len() >= 1024 {
+                return Ok(None);
+            }
+            let chunk = self.next;
+            let mut data = vec![0u8; CHUNK_MIN];
+            r.read_into(chunk, &mut data)?;
+            let previous = u64_at(&data, l.chunk_previous)?;
+            let total = u64_at(&data, l.chunk_size)?;
+            if total > CHUNK_MIN as u64 && total <= CHUNK_MAX {
+                data.resize(total as usize, 0);
+                r.read_into(chunk + CHUNK_MIN as u64, &mut data[CHUNK_MIN..])?;
+            }
+            self.next = previous;
+            self.loaded.push((chunk, data));
+        }
+    }
+}

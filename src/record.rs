@@ -1,0 +1,248 @@
+//! `pyprobe record`: sample a process (attached by pid or launched) and write a profile.
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use crate::output::{check_writable, write_file_atomic, writer_for, Format, OutputOptions};
+use crate::profile::{AggregateOptions, Profile};
+use crate::sampler::{ClockStats, Sampler, SamplerConfig, StopReason, Tick};
+use crate::session::{PauseMode, Session};
+
+/// What to sample.
+#[derive(Debug, Clone)]
+pub enum RecordTarget {
+    /// A running process.
+    Pid(i32),
+    /// Start this command and profile it.
+    Launch(Vec<String>),
+}
+
+/// What `record` does.
+#[derive(Debug, Clone)]
+pub struct RecordConfig {
+    /// The process.
+    pub target: RecordTarget,
+    /// Samples per second.
+    pub rate_hz: f64,
+    /// Wall-clock duration (`None`: until Ctrl-C or the target exits).
+    pub duration: Option<Duration>,
+    /// Output format.
+    pub format: Format,
+    /// Output path (`None`: `pyprobe-<pid>-<time>.<ext>`).
+    pub output: Option<PathBuf>,
+    /// What is aggregated.
+    pub aggregate: AggregateOptions,
+    /// Blocking or not.
+    pub pause: PauseMode,
+    /// Show a progress line on stderr (only when it is a terminal).
+    pub progress: bool,
+}
+
+/// What happened, for the summary and the exit code.
+#[derive(Debug)]
+pub struct RecordOutcome {
+    /// Where the profile was written.
+    pub output: PathBuf,
+    /// Ticks that produced stacks.
+    pub samples: u64,
+    /// Ticks that failed.
+    pub errors: u64,
+    /// Wall time sampled.
+    pub elapsed: Duration,
+    /// Why sampling stopped.
+    pub stop: StopReason,
+    /// The sampler's own timing.
+    pub clock: ClockStats,
+    /// Exit status of a launched program, once it exited.
+    pub child_status: Option<ExitStatus>,
+}
+
+impl RecordOutcome {
+    /// The one-line summary printed at the end.
+    pub fn summary(&self) -> String {
+        let secs = self.elapsed.as_secs_f64();
+        let rate = if secs > 0.0 {
+            self.samples as f64 / secs
+        } else {
+            0.0
+        };
+        let why = match &self.stop {
+            StopReason::Duration => "duration reached".to_string(),
+            StopReason::Interrupted => "interrupted".to_string(),
+            StopReason::TargetExited => "target exited".to_string(),
+            StopReason::TooManyErrors(e) => format!("stopped after repeated errors: {e}"),
+        };
+        let mut line = format!(
+            "pyprobe: {} samples, {} errors, {:.2} s at {:.1} Hz ({why}); wrote {}",
+            self.samples,
+            self.errors,
+            secs,
+            rate,
+            self.output.display()
+        );
+        if self.clock.missed > 0 {
+            line += &format!(
+                "; fell behind: {} samples missed, worst lateness {:.1} ms",
+                self.clock.missed,
+                self.clock.max_late.as_secs_f64() * 1e3
+            );
+        }
+        line
+    }
+}
+
+/// Kills a launched program if recording fails before it is handed back (never leaves an
+/// orphan we started).
+struct LaunchedChild(Option<Child>);
+
+impl Drop for LaunchedChild {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Record a profile as `config` says.
+pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone()).context("installing the Ctrl-C handler")?;
+    }
+    // Check the output path before sampling, not after an hour of it.
+    if let Some(path) = &config.output {
+        check_writable(path)?;
+    }
+    let mut child = LaunchedChild(None);
+    let (session, pid) = match &config.target {
+        RecordTarget::Pid(pid) => (Session::attach(*pid, config.pause)?, *pid),
+        RecordTarget::Launch(argv) => {
+            let (program, args) = argv.split_first().context("no command given after --")?;
+            let spawned = Command::new(program)
+                .args(args)
+                .spawn()
+                .with_context(|| format!("could not start {program:?}"))?;
+            let pid = spawned.id() as i32;
+            child.0 = Some(spawned);
+            let session = Session::attach_when_ready(pid, config.pause, Duration::from_secs(10))
+                .with_context(|| format!("profiling {program:?} (pid {pid})"))?;
+            (session, pid)
+        }
+    };
+    let output = config
+        .output
+        .clone()
+        .unwrap_or_else(|| default_output(pid, config.format));
+    check_writable(&output)?;
+    let title = session.target().cmdline_string();
+    let interval = Duration::from_secs_f64(1.0 / config.rate_hz);
+    let mut profile = Profile::new(title, interval);
+    let started = Instant::now();
+    let sampler = Sampler::start(
+        session,
+        SamplerConfig {
+            rate_hz: config.rate_hz,
+            duration: config.duration,
+        },
+        stop,
+    );
+    let show_progress = config.progress && std::io::stderr().is_terminal();
+    let mut last_progress = Instant::now();
+    let mut errors = 0u64;
+    for tick in sampler.ticks.iter() {
+        match tick {
+            Tick::Sample { stacks, .. } => profile.add_sample(&stacks, &config.aggregate),
+            Tick::Error { .. } => errors += 1,
+        }
+        if show_progress && last_progress.elapsed() > Duration::from_millis(250) {
+            last_progress = Instant::now();
+            let secs = started.elapsed().as_secs_f64();
+            eprint!(
+                "\rpyprobe: {} samples, {:.1} Hz, {} errors, {:.1} s ",
+                profile.sample_count,
+                profile.sample_count as f64 / secs.max(1e-9),
+                errors,
+                secs
+            );
+        }
+    }
+    if show_progress {
+        eprint!("\r\x1b[K");
+    }
+    let (stop_reason, clock, _session) = sampler.join();
+    profile.error_count = errors;
+    profile.duration = started.elapsed();
+    let writer = writer_for(config.format);
+    let opts = OutputOptions {
+        per_thread: config.aggregate.per_thread,
+        ..Default::default()
+    };
+    write_file_atomic(&output, |w| writer.write(&profile, &opts, w))
+        .with_context(|| format!("writing {}", output.display()))?;
+    let _ = std::io::stderr().flush();
+    let child_status = match child.0.take() {
+        Some(mut c) => Some(c.wait().context("waiting for the launched program")?),
+        None => None,
+    };
+    Ok(RecordOutcome {
+        output,
+        samples: profile.sample_count,
+        errors,
+        elapsed: profile.duration,
+        stop: stop_reason,
+        clock,
+        child_status,
+    })
+}
+
+/// `pyprobe-<pid>-<UTC time>.<ext>` in the current directory.
+pub fn default_output(pid: i32, format: Format) -> PathBuf {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    PathBuf::from(format!(
+        "pyprobe-{pid}-{}.{}",
+        utc_stamp(secs),
+        format.extension()
+    ))
+}
+
+/// `YYYYmmddTHHMMSSZ` for a Unix time (Howard Hinnant's civil-from-days algorithm).
+fn utc_stamp(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::utc_stamp;
+
+    #[test]
+    fn utc_stamps() {
+        assert_eq!(utc_stamp(0), "19700101T000000Z");
+        assert_eq!(utc_stamp(1_795_500_000), "20261124T060000Z");
+        assert_eq!(utc_stamp(951_782_400), "20000229T000000Z");
+    }
+}

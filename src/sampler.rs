@@ -1,0 +1,188 @@
+//! The clock: one thread that samples at a jittered interval for a wall-clock duration, and
+//! sends each sample over a bounded channel to one collector. Lateness is measured, not hidden.
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::error::Error;
+use crate::session::Session;
+use crate::stack::ThreadStack;
+
+/// What the sampler does.
+#[derive(Debug, Clone, Copy)]
+pub struct SamplerConfig {
+    /// Samples per second.
+    pub rate_hz: f64,
+    /// Stop after this much wall time (`None`: until stopped or the target exits).
+    pub duration: Option<Duration>,
+}
+
+/// One tick's outcome.
+#[derive(Debug)]
+pub enum Tick {
+    /// Stacks of every thread, `at` since the start.
+    Sample {
+        /// Time since sampling started.
+        at: Duration,
+        /// Every thread's stack.
+        stacks: Vec<ThreadStack>,
+    },
+    /// The walk failed (a racing read, a torn structure); counted, not fatal.
+    Error {
+        /// Time since sampling started.
+        at: Duration,
+        /// What failed.
+        error: Error,
+    },
+}
+
+/// Why sampling ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StopReason {
+    /// `--duration` elapsed.
+    Duration,
+    /// The user asked (Ctrl-C, SIGTERM).
+    Interrupted,
+    /// The target exited.
+    TargetExited,
+    /// Too many consecutive errors: something is wrong with the reader, not the timing.
+    TooManyErrors(String),
+}
+
+/// Counters the sampler keeps about its own timing.
+#[derive(Debug, Clone, Default)]
+pub struct ClockStats {
+    /// Ticks that started more than one interval after their deadline.
+    pub late: u64,
+    /// Ticks skipped because the sampler fell behind (not made up later in a burst).
+    pub missed: u64,
+    /// The worst lateness seen.
+    pub max_late: Duration,
+}
+
+/// A running sampler thread.
+pub struct Sampler {
+    /// Samples and errors, in order.
+    pub ticks: Receiver<Tick>,
+    handle: JoinHandle<(StopReason, ClockStats, Session)>,
+}
+
+/// Consecutive failed samples after which we stop: a healthy target fails a few in a row at most.
+const MAX_CONSECUTIVE_ERRORS: u32 = 500;
+
+impl Sampler {
+    /// Start sampling `session` on its own thread; it stops when `stop` is set.
+    pub fn start(mut session: Session, config: SamplerConfig, stop: Arc<AtomicBool>) -> Sampler {
+        let (tx, rx) = sync_channel(1024);
+        let handle = std::thread::spawn(move || {
+            let interval = Duration::from_secs_f64(1.0 / config.rate_hz);
+            let start = Instant::now();
+            let mut jitter = Jitter::new(start.elapsed().as_nanos() as u64 ^ 0x9e37_79b9_7f4a_7c15);
+            let mut stats = ClockStats::default();
+            let mut deadline = start;
+            let mut consecutive_errors = 0;
+            let reason = loop {
+                if stop.load(Ordering::Relaxed) {
+                    break StopReason::Interrupted;
+                }
+                let now = Instant::now();
+                if config.duration.is_some_and(|d| now - start >= d) {
+                    break StopReason::Duration;
+                }
+                let at = now - start;
+                let tick = match session.sample() {
+                    Ok(stacks) => {
+                        consecutive_errors = 0;
+                        Tick::Sample { at, stacks }
+                    }
+                    Err(Error::ProcessExited { .. }) => break StopReason::TargetExited,
+                    Err(error) => {
+                        consecutive_errors += 1;
+                        if consecutive_errors >= MAX_CONSECUTIVE_ERRORS {
+                            break StopReason::TooManyErrors(error.to_string());
+                        }
+                        if !session.target().is_alive() {
+                            break StopReason::TargetExited;
+                        }
+                        Tick::Error { at, error }
+                    }
+                };
+                if tx.send(tick).is_err() {
+                    break StopReason::Interrupted;
+                }
+                // Jittered intervals (uniform in [0.5, 1.5) × interval) avoid locking in step
+                // with a periodic program; the mean rate is still the one asked for.
+                deadline += interval.mul_f64(jitter.next_factor());
+                let now = Instant::now();
+                if now > deadline {
+                    let behind = now - deadline;
+                    if behind > interval {
+                        stats.late += 1;
+                        stats.max_late = stats.max_late.max(behind);
+                        stats.missed += (behind.as_nanos() / interval.as_nanos().max(1)) as u64;
+                        deadline = now;
+                    }
+                } else {
+                    sleep_until(deadline, &stop);
+                }
+            };
+            (reason, stats, session)
+        });
+        Sampler { ticks: rx, handle }
+    }
+
+    /// Wait for the thread to finish (after the channel is drained).
+    pub fn join(self) -> (StopReason, ClockStats, Session) {
+        match self.handle.join() {
+            Ok(result) => result,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+}
+
+/// Sleep until `deadline`, waking early enough to notice `stop` within ~50 ms.
+fn sleep_until(deadline: Instant, stop: &AtomicBool) {
+    loop {
+        let now = Instant::now();
+        if now >= deadline || stop.load(Ordering::Relaxed) {
+            return;
+        }
+        std::thread::sleep((deadline - now).min(Duration::from_millis(50)));
+    }
+}
+
+/// A small xorshift generator: jitter needs no cryptographic quality, and no extra crate.
+struct Jitter(u64);
+
+impl Jitter {
+    fn new(seed: u64) -> Self {
+        Jitter(seed | 1)
+    }
+
+    /// A factor uniform in [0.5, 1.5).
+    fn next_factor(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        0.5 + (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Jitter;
+
+    #[test]
+    fn jitter_is_centred_on_one() {
+        let mut j = Jitter::new(42);
+        let n = 100_000;
+        let mean: f64 = (0..n).map(|_| j.next_factor()).sum::<f64>() / n as f64;
+        assert!((mean - 1.0).abs() < 0.01, "mean {mean}");
+        let mut j = Jitter::new(7);
+        assert!((0..n)
+            .map(|_| j.next_factor())
+            .all(|f| (0.5..1.5).contains(&f)));
+    }
+}

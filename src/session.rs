@@ -1,0 +1,107 @@
+//! An attached Python process: the target, its interpreter, and a walker over live memory.
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::process::{LiveReader, Target};
+use crate::python::{find_interpreter, Interpreter, OsThreads, Walker};
+use crate::stack::ThreadStack;
+
+/// How samples read the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PauseMode {
+    /// Read while the target runs: no slowdown; a stack may change during its read, which shows
+    /// up as an occasional error, not as a wrong stack (reads are validated).
+    #[default]
+    NonBlocking,
+    /// Stop every thread (ptrace) for each sample: exact stacks, at a cost to the target.
+    Blocking,
+}
+
+/// A Python process we sample.
+pub struct Session {
+    target: Target,
+    walker: Walker<LiveReader>,
+    pause: PauseMode,
+}
+
+impl Session {
+    /// Attach to `pid` and find its interpreter.
+    pub fn attach(pid: i32, pause: PauseMode) -> Result<Session> {
+        let target = Target::open(pid)?;
+        let interp = find_interpreter(&target)?;
+        Ok(Session::with_interpreter(target, interp, pause))
+    }
+
+    /// Attach to a process that may still be starting (launch mode): retry until its
+    /// interpreter is initialized, it exits, or `timeout` passes.
+    pub fn attach_when_ready(pid: i32, pause: PauseMode, timeout: Duration) -> Result<Session> {
+        let start = Instant::now();
+        loop {
+            let target = Target::open(pid)?;
+            match find_interpreter(&target) {
+                Ok(interp) => return Ok(Session::with_interpreter(target, interp, pause)),
+                Err(e @ (Error::UnsupportedVersion { .. } | Error::PermissionDenied { .. })) => {
+                    return Err(e)
+                }
+                Err(e) => {
+                    if !target.is_alive() {
+                        return Err(Error::ProcessExited { pid });
+                    }
+                    if start.elapsed() > timeout {
+                        return Err(e);
+                    }
+                    // Polling is the only way to learn that another process finished starting.
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            }
+        }
+    }
+
+    fn with_interpreter(target: Target, interp: Interpreter, pause: PauseMode) -> Session {
+        let walker = Walker::new(*target.reader(), interp);
+        Session {
+            target,
+            walker,
+            pause,
+        }
+    }
+
+    /// The target process.
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// The interpreter found.
+    pub fn interpreter(&self) -> &Interpreter {
+        self.walker.interpreter()
+    }
+
+    /// One sample of every thread. In blocking mode the target is stopped only for the walk.
+    pub fn sample(&mut self) -> Result<Vec<ThreadStack>> {
+        let os = self.os_threads()?;
+        let result = match self.pause {
+            PauseMode::Blocking => {
+                let _paused = self.target.pause()?;
+                self.walker.sample(&os)
+            }
+            PauseMode::NonBlocking => self.walker.sample(&os),
+        };
+        match result {
+            // A failed read of a process that is gone is an exit, not a bad sample.
+            Err(Error::Read { .. }) | Err(Error::Invalid(_)) if !self.target.is_alive() => {
+                Err(Error::ProcessExited {
+                    pid: self.target.pid(),
+                })
+            }
+            other => other,
+        }
+    }
+
+    fn os_threads(&self) -> Result<OsThreads> {
+        let states = self.target.thread_states()?;
+        Ok(OsThreads {
+            pid: self.target.pid() as u32,
+            active: states.into_iter().map(|(tid, s)| (tid, s == 'R')).collect(),
+        })
+    }
+}
