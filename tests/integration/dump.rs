@@ -1,0 +1,78 @@
+//! `pyprobe dump` against every interpreter.
+use crate::harness::{interpreters, run_pyprobe, script, Target};
+
+/// Line number of the line tagged `# TAG` in a script.
+pub fn line_of(script_name: &str, tag: &str) -> u32 {
+    let text = std::fs::read_to_string(script(script_name)).unwrap();
+    let idx = text
+        .lines()
+        .position(|l| l.contains(&format!("# {tag}")))
+        .unwrap_or_else(|| panic!("no {tag} in {script_name}"));
+    idx as u32 + 1
+}
+
+#[test]
+fn dump_json_shows_known_stack_on_every_interpreter() {
+    let mut failures = Vec::new();
+    for py in interpreters() {
+        let (target, _) = Target::spawn(&py.path, "stack_shape.py", &[]);
+        let pid = target.pid().to_string();
+        let out = run_pyprobe(&["dump", "--pid", &pid, "--json"]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        if !out.status.success() {
+            failures.push(format!(
+                "{}: exit {:?}: {}",
+                py.label,
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ));
+            continue;
+        }
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let threads = doc["threads"].as_array().unwrap();
+        let main = threads.iter().find(|t| t["name"] == "MainThread");
+        let Some(main) = main else {
+            failures.push(format!("{}: no MainThread in {text}", py.label));
+            continue;
+        };
+        let frames: Vec<(String, u64)> = main["frames"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["name"].as_str().unwrap().to_string(),
+                    f["line"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        let expected = vec![
+            (
+                "leaf".to_string(),
+                u64::from(line_of("stack_shape.py", "LINE_LEAF")),
+            ),
+            (
+                "middle".to_string(),
+                u64::from(line_of("stack_shape.py", "LINE_MIDDLE")),
+            ),
+        ];
+        if frames.len() < 3 || frames[..2] != expected[..] || frames[2].0 != "<module>" {
+            failures.push(format!("{}: main thread frames {frames:?}", py.label));
+        }
+        let worker = threads.iter().find(|t| t["name"] == "busy-worker");
+        match worker {
+            Some(w) if w["frames"][0]["name"] == "spin" => {}
+            _ => failures.push(format!(
+                "{}: no busy-worker thread in spin(): {text}",
+                py.label
+            )),
+        }
+        assert_eq!(
+            target.state() != 'T' && target.state() != 't',
+            true,
+            "{} left stopped",
+            py.label
+        );
+    }
+    assert!(failures.is_empty(), "failures:\n{}", failures.join("\n"));
+}
