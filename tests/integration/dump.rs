@@ -46,7 +46,7 @@ fn dump_json_shows_known_stack_on_every_interpreter() {
                 )
             })
             .collect();
-        let expected = vec![
+        let expected = [
             (
                 "leaf".to_string(),
                 u64::from(line_of("stack_shape.py", "LINE_LEAF")),
@@ -67,9 +67,8 @@ fn dump_json_shows_known_stack_on_every_interpreter() {
                 py.label
             )),
         }
-        assert_eq!(
-            target.state() != 'T' && target.state() != 't',
-            true,
+        assert!(
+            !matches!(target.state(), 'T' | 't'),
             "{} left stopped",
             py.label
         );
