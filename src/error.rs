@@ -81,3 +81,28 @@ impl Error {
         Error::Invalid(msg.into())
     }
 }
+
+impl Error {
+    /// A short category for counting errors in summaries (no addresses, so equal kinds group).
+    pub fn kind(&self) -> String {
+        match self {
+            Error::ProcessNotFound { .. } => "process not found".into(),
+            Error::ProcessExited { .. } => "process exited".into(),
+            Error::PermissionDenied { .. } => "permission denied".into(),
+            Error::NotPython { .. } => "not Python".into(),
+            Error::UnsupportedVersion { .. } => "unsupported version".into(),
+            Error::Read { source, .. } => format!("read failed ({})", source.kind()),
+            Error::Invalid(msg) => {
+                // Keep the words, drop numbers and addresses.
+                let words: Vec<&str> = msg
+                    .split_whitespace()
+                    .filter(|w| !w.chars().next().is_some_and(|c| c.is_ascii_digit()))
+                    .take(6)
+                    .collect();
+                format!("inconsistent memory ({})", words.join(" "))
+            }
+            Error::Binary { .. } => "unreadable binary".into(),
+            Error::Io { context, .. } => format!("I/O ({context})"),
+        }
+    }
+}

@@ -52,6 +52,8 @@ pub struct RecordOutcome {
     pub samples: u64,
     /// Ticks that failed.
     pub errors: u64,
+    /// Failed ticks by kind, most frequent first.
+    pub error_kinds: Vec<(String, u64)>,
     /// Wall time sampled.
     pub elapsed: Duration,
     /// Why sampling stopped.
@@ -85,6 +87,10 @@ impl RecordOutcome {
             rate,
             self.output.display()
         );
+        if !self.error_kinds.is_empty() {
+            let kinds: Vec<String> = self.error_kinds.iter().take(3).map(|(k, n)| format!("{n} {k}")).collect();
+            line += &format!("; errors: {}", kinds.join(", "));
+        }
         if self.clock.missed > 0 {
             line += &format!(
                 "; fell behind: {} samples missed, worst lateness {:.1} ms",
@@ -155,10 +161,17 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
     let show_progress = config.progress && std::io::stderr().is_terminal();
     let mut last_progress = Instant::now();
     let mut errors = 0u64;
+    let mut error_kinds: std::collections::BTreeMap<String, u64> = Default::default();
     for tick in sampler.ticks.iter() {
         match tick {
             Tick::Sample { stacks, .. } => profile.add_sample(&stacks, &config.aggregate),
-            Tick::Error { .. } => errors += 1,
+            Tick::Error { error, .. } => {
+                errors += 1;
+                *error_kinds.entry(error.kind()).or_default() += 1;
+                if std::env::var_os("PYPROBE_DEBUG").is_some() {
+                    eprintln!("pyprobe: sample failed: {error}");
+                }
+            }
         }
         if show_progress && last_progress.elapsed() > Duration::from_millis(250) {
             last_progress = Instant::now();
@@ -194,6 +207,11 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
         output,
         samples: profile.sample_count,
         errors,
+        error_kinds: {
+            let mut kinds: Vec<(String, u64)> = error_kinds.into_iter().collect();
+            kinds.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            kinds
+        },
         elapsed: profile.duration,
         stop: stop_reason,
         clock,
