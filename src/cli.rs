@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::dump::DumpConfig;
 use crate::output::Format;
-use crate::profile::AggregateOptions;
+use crate::profile::{AggregateOptions, Measure};
 use crate::record::{RecordConfig, RecordTarget};
 use crate::session::PauseMode;
 
@@ -83,6 +83,10 @@ pub struct RecordArgs {
     /// Aggregate by function, ignoring line numbers.
     #[arg(long)]
     pub function: bool,
+    /// What flamegraph and collapsed output count: samples (time), rss-growth (bytes of
+    /// resident memory growth charged to the code running while it grew), or rss-release.
+    #[arg(short, long, default_value = "samples")]
+    pub weight: Measure,
     /// Pausing.
     #[command(flatten)]
     pub pause: PauseArgs,
@@ -133,6 +137,7 @@ impl RecordArgs {
             },
             pause: self.pause.mode(PauseMode::NonBlocking),
             progress: true,
+            measure: self.weight,
         })
     }
 }

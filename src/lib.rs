@@ -11,6 +11,7 @@
 pub mod cli;
 pub mod dump;
 pub mod error;
+pub mod memory;
 pub mod output;
 pub mod process;
 pub mod profile;

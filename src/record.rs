@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use crate::output::{check_writable, write_file_atomic, writer_for, Format, OutputOptions};
-use crate::profile::{AggregateOptions, Profile};
+use crate::profile::{AggregateOptions, Measure, MemorySummary, Profile};
 use crate::sampler::{ClockStats, Sampler, SamplerConfig, StopReason, Tick};
 use crate::session::{PauseMode, Session};
 
@@ -41,6 +41,8 @@ pub struct RecordConfig {
     pub pause: PauseMode,
     /// Show a progress line on stderr (only when it is a terminal).
     pub progress: bool,
+    /// What flamegraph and collapsed output count.
+    pub measure: Measure,
 }
 
 /// What happened, for the summary and the exit code.
@@ -62,6 +64,8 @@ pub struct RecordOutcome {
     pub clock: ClockStats,
     /// Exit status of a launched program, once it exited.
     pub child_status: Option<ExitStatus>,
+    /// Memory over the recording (absent when RSS could not be read).
+    pub memory: Option<MemorySummary>,
 }
 
 impl RecordOutcome {
@@ -88,7 +92,12 @@ impl RecordOutcome {
             self.output.display()
         );
         if !self.error_kinds.is_empty() {
-            let kinds: Vec<String> = self.error_kinds.iter().take(3).map(|(k, n)| format!("{n} {k}")).collect();
+            let kinds: Vec<String> = self
+                .error_kinds
+                .iter()
+                .take(3)
+                .map(|(k, n)| format!("{n} {k}"))
+                .collect();
             line += &format!("; errors: {}", kinds.join(", "));
         }
         if self.clock.missed > 0 {
@@ -97,6 +106,9 @@ impl RecordOutcome {
                 self.clock.missed,
                 self.clock.max_late.as_secs_f64() * 1e3
             );
+        }
+        if let Some(m) = &self.memory {
+            line += &format!("\npyprobe: {m}");
         }
         line
     }
@@ -164,7 +176,12 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
     let mut error_kinds: std::collections::BTreeMap<String, u64> = Default::default();
     for tick in sampler.ticks.iter() {
         match tick {
-            Tick::Sample { stacks, .. } => profile.add_sample(&stacks, &config.aggregate),
+            Tick::Sample { at, stacks, rss } => {
+                profile.add_tick(at, &stacks, rss, &config.aggregate)
+            }
+            Tick::Details { at, details } => profile.add_details(at, details),
+            // A failed tick is skipped whole: the next reading's RSS change then spans both
+            // intervals and is charged to the stacks seen around it.
             Tick::Error { error, .. } => {
                 errors += 1;
                 *error_kinds.entry(error.kind()).or_default() += 1;
@@ -194,6 +211,7 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
     let writer = writer_for(config.format);
     let opts = OutputOptions {
         per_thread: config.aggregate.per_thread,
+        measure: config.measure,
         ..Default::default()
     };
     write_file_atomic(&output, |w| writer.write(&profile, &opts, w))
@@ -216,6 +234,7 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
         stop: stop_reason,
         clock,
         child_status,
+        memory: MemorySummary::of(&profile),
     })
 }
 

@@ -7,6 +7,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
+use crate::memory::{DetailsReader, MemoryDetails, RssReader};
 use crate::session::Session;
 use crate::stack::ThreadStack;
 
@@ -28,6 +29,8 @@ pub enum Tick {
         at: Duration,
         /// Every thread's stack.
         stacks: Vec<ThreadStack>,
+        /// Resident set size read just before the stacks, bytes.
+        rss: Option<u64>,
     },
     /// The walk failed (a racing read, a torn structure); counted, not fatal.
     Error {
@@ -35,6 +38,15 @@ pub enum Tick {
         at: Duration,
         /// What failed.
         error: Error,
+        /// Resident set size, which was still read.
+        rss: Option<u64>,
+    },
+    /// The memory breakdown, sent every [`DETAILS_EVERY`].
+    Details {
+        /// Time since sampling started.
+        at: Duration,
+        /// The breakdown.
+        details: MemoryDetails,
     },
 }
 
@@ -69,6 +81,10 @@ pub struct Sampler {
     handle: JoinHandle<(StopReason, ClockStats, Session)>,
 }
 
+/// How often the memory breakdown (status, meminfo, cgroup) is read: a few files each time,
+/// too many to read on every sample at high rates.
+pub const DETAILS_EVERY: Duration = Duration::from_millis(200);
+
 /// Consecutive failed samples after which we stop: a healthy target fails a few in a row at most.
 const MAX_CONSECUTIVE_ERRORS: u32 = 500;
 
@@ -83,6 +99,10 @@ impl Sampler {
             let mut stats = ClockStats::default();
             let mut deadline = start;
             let mut consecutive_errors = 0;
+            let pid = session.target().pid();
+            let mut rss_reader = RssReader::open(pid).ok();
+            let details_reader = DetailsReader::open(pid).ok();
+            let mut next_details = start;
             let reason = loop {
                 if stop.load(Ordering::Relaxed) {
                     break StopReason::Interrupted;
@@ -92,10 +112,24 @@ impl Sampler {
                     break StopReason::Duration;
                 }
                 let at = now - start;
+                if let Some(reader) = details_reader.as_ref().filter(|_| now >= next_details) {
+                    next_details = now + DETAILS_EVERY;
+                    if tx
+                        .send(Tick::Details {
+                            at,
+                            details: reader.read(),
+                        })
+                        .is_err()
+                    {
+                        break StopReason::Interrupted;
+                    }
+                }
+                // RSS first, then the stacks: both belong to this tick.
+                let rss = rss_reader.as_mut().and_then(|r| r.rss_bytes().ok());
                 let tick = match session.sample() {
                     Ok(stacks) => {
                         consecutive_errors = 0;
-                        Tick::Sample { at, stacks }
+                        Tick::Sample { at, stacks, rss }
                     }
                     Err(Error::ProcessExited { .. }) => break StopReason::TargetExited,
                     Err(error) => {
@@ -106,7 +140,7 @@ impl Sampler {
                         if !session.target().is_alive() {
                             break StopReason::TargetExited;
                         }
-                        Tick::Error { at, error }
+                        Tick::Error { at, error, rss }
                     }
                 };
                 if tx.send(tick).is_err() {

@@ -60,7 +60,7 @@ pub(crate) fn collapsed_stacks(
     let mut merged: BTreeMap<String, u64> = BTreeMap::new();
     let mut line = String::new();
     for ((thread, ids), weights) in &profile.stacks {
-        if weights.samples == 0 {
+        if weights.get(opts.measure) == 0 {
             continue;
         }
         line.clear();
@@ -89,9 +89,9 @@ pub(crate) fn collapsed_stacks(
             continue;
         }
         match merged.get_mut(line.as_str()) {
-            Some(count) => *count += weights.samples,
+            Some(count) => *count += weights.get(opts.measure),
             None => {
-                merged.insert(line.clone(), weights.samples);
+                merged.insert(line.clone(), weights.get(opts.measure));
             }
         }
     }
@@ -167,6 +167,7 @@ mod tests {
         let per_thread = OutputOptions {
             per_thread: true,
             show_line_numbers: false,
+            ..Default::default()
         };
         assert_eq!(
             render(&p, &per_thread),
@@ -178,7 +179,13 @@ mod tests {
     fn empty_and_malformed() {
         let mut p = Profile::new("t", std::time::Duration::from_millis(10));
         assert_eq!(render(&p, &OutputOptions::default()), "");
-        p.stacks.insert((0, vec![7]), Weights { samples: 1 });
+        p.stacks.insert(
+            (0, vec![7]),
+            Weights {
+                samples: 1,
+                ..Default::default()
+            },
+        );
         let err = collapsed_lines(&p, &OutputOptions::default()).unwrap_err();
         assert!(err.to_string().contains("frame 7"), "{err}");
     }

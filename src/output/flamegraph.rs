@@ -33,7 +33,7 @@ impl ProfileWriter for FlamegraphWriter {
             let mut options = flamegraph::Options::default();
             options.title = title(profile).to_string();
             options.subtitle = Some(subtitle(profile));
-            options.count_name = "samples".to_string();
+            options.count_name = opts.measure.unit().to_string();
             options.colors = Palette::Multi(MultiPalette::Python);
             // Colors from a hash of the name: deterministic output, stable across runs.
             options.hash = true;

@@ -125,6 +125,7 @@ fn render(format: Format, profile: &Profile, opts: &OutputOptions) -> String {
 const NO_LINES_PER_THREAD: OutputOptions = OutputOptions {
     per_thread: true,
     show_line_numbers: false,
+    measure: crate::profile::Measure::Samples,
 };
 
 #[test]
@@ -339,6 +340,7 @@ fn big_profile(n: u32) -> Profile {
             ((i % 4) as usize, stack),
             Weights {
                 samples: u64::from(i % 7 + 1),
+                ..Default::default()
             },
         );
         p.sample_count += u64::from(i % 7 + 1);

@@ -105,6 +105,8 @@ pub struct OutputOptions {
     /// Show `file:line` rather than `file` in frame labels. Frames that differ only by line are
     /// merged when this is off.
     pub show_line_numbers: bool,
+    /// What flamegraphs and collapsed stacks count: samples, or bytes of RSS growth / release.
+    pub measure: crate::profile::Measure,
 }
 
 impl Default for OutputOptions {
@@ -112,6 +114,7 @@ impl Default for OutputOptions {
         OutputOptions {
             per_thread: false,
             show_line_numbers: true,
+            measure: crate::profile::Measure::Samples,
         }
     }
 }

@@ -1,9 +1,23 @@
-//! Aggregated samples: interned frames and stacks with their counts. Deterministic (sorted)
-//! so that outputs are reproducible and golden tests can compare them.
+//! Aggregated samples: interned frames and stacks with their counts and the memory charged to
+//! them, plus the RSS timeline. Deterministic (sorted) so that outputs are reproducible and
+//! golden tests can compare them. Nothing is kept per sample: memory stays flat however long
+//! a recording runs.
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
+use crate::memory::MemoryDetails;
 use crate::stack::{Frame, ThreadStack};
+
+pub mod memory;
+pub mod summary;
+pub mod timeline;
+
+pub use memory::MemoryTimeline;
+pub use summary::MemorySummary;
+pub use timeline::Timeline;
+
+/// A stack: (thread index, frame ids outermost first).
+pub type StackKey = (usize, Vec<FrameId>);
 
 /// Index of an interned frame in [`Profile::frames`].
 pub type FrameId = u32;
@@ -36,6 +50,64 @@ impl ThreadInfo {
 pub struct Weights {
     /// Number of samples in which this stack was seen.
     pub samples: u64,
+    /// Bytes of RSS growth charged to this stack (see [`Profile::add_tick`]).
+    pub rss_growth: u64,
+    /// Bytes of RSS released while this stack was observed.
+    pub rss_release: u64,
+}
+
+impl Weights {
+    /// Add another weight to this one.
+    pub fn add(&mut self, other: &Weights) {
+        self.samples += other.samples;
+        self.rss_growth += other.rss_growth;
+        self.rss_release += other.rss_release;
+    }
+
+    /// The value of one measure.
+    pub fn get(&self, measure: Measure) -> u64 {
+        match measure {
+            Measure::Samples => self.samples,
+            Measure::RssGrowth => self.rss_growth,
+            Measure::RssRelease => self.rss_release,
+        }
+    }
+}
+
+/// What flamegraphs and collapsed stacks count.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Measure {
+    /// Samples (time).
+    #[default]
+    Samples,
+    /// Bytes of RSS growth.
+    RssGrowth,
+    /// Bytes of RSS released.
+    RssRelease,
+}
+
+impl std::str::FromStr for Measure {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "samples" | "cpu" | "time" => Ok(Measure::Samples),
+            "rss-growth" | "rss" | "memory" => Ok(Measure::RssGrowth),
+            "rss-release" => Ok(Measure::RssRelease),
+            _ => Err(format!(
+                "unknown weight {s:?}: expected samples, rss-growth or rss-release"
+            )),
+        }
+    }
+}
+
+impl Measure {
+    /// The unit name outputs show.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Measure::Samples => "samples",
+            Measure::RssGrowth | Measure::RssRelease => "bytes",
+        }
+    }
 }
 
 /// The aggregate of a recording.
@@ -57,6 +129,15 @@ pub struct Profile {
     pub duration: Duration,
     /// Interval between samples the user asked for.
     pub interval: Duration,
+    /// The RSS series, peak and totals.
+    pub memory: MemoryTimeline,
+    /// Weights per stretch of time (for time-range views).
+    pub timeline: Timeline,
+    /// Every stack seen, by id (the ids the timeline and the peak use).
+    pub stack_keys: Vec<StackKey>,
+    stack_ids: HashMap<StackKey, u32>,
+    /// Stacks charged for memory at the previous reading, and that reading.
+    previous: Option<(Vec<u32>, u64)>,
     frame_index: HashMap<Frame, FrameId>,
     thread_index: HashMap<u64, usize>,
 }
@@ -117,41 +198,125 @@ impl Profile {
         i
     }
 
-    /// Add one sample: the stacks of every thread at one tick.
+    /// Add one sample without a memory reading.
     pub fn add_sample(&mut self, stacks: &[ThreadStack], opts: &AggregateOptions) {
+        let at = self.interval * self.sample_count as u32;
+        self.add_tick(at, stacks, None, opts);
+    }
+
+    /// Add one tick: the stacks of every thread, and the RSS read just before them.
+    ///
+    /// Samples count the stacks that pass the filters (`--idle`, `--gil`). Memory: the change
+    /// of RSS between two readings is charged half to the stacks of the earlier reading and half
+    /// to those of the later one; within a reading, equally to the threads that were running
+    /// (to every thread with a Python stack, idle ones too, when none was running). Growth and
+    /// release are kept apart.
+    pub fn add_tick(
+        &mut self,
+        at: Duration,
+        stacks: &[ThreadStack],
+        rss: Option<u64>,
+        opts: &AggregateOptions,
+    ) {
         self.sample_count += 1;
+        let mut charged = Vec::new();
+        let mut running = Vec::new();
+        let mut counted = Vec::new();
         for stack in stacks {
-            if !opts.include_idle && !stack.active {
-                continue;
-            }
-            if opts.gil_only && !stack.holds_gil {
-                continue;
-            }
             if stack.frames.is_empty() {
                 continue;
             }
-            let thread = self.intern_thread(stack);
-            let ids: Vec<FrameId> = stack
-                .frames
-                .iter()
-                .rev()
-                .map(|f| {
-                    if opts.functions_only {
-                        self.intern_frame(&Frame {
-                            line: 0,
-                            ..f.clone()
-                        })
-                    } else {
-                        self.intern_frame(f)
-                    }
-                })
-                .collect();
-            self.stacks.entry((thread, ids)).or_default().samples += 1;
+            let id = self.intern_stack(stack, opts);
+            charged.push(id);
+            if stack.active {
+                running.push(id);
+            }
+            if (opts.include_idle || stack.active) && (!opts.gil_only || stack.holds_gil) {
+                counted.push(id);
+            }
+        }
+        if !running.is_empty() {
+            charged = running;
+        }
+        for &id in &counted {
+            self.update(id, at, |w| w.samples += 1);
+        }
+        self.timeline.bucket_at(at).ticks += 1;
+        let Some(rss) = rss else { return };
+        if let Some(delta) = self.memory.add(at, rss) {
+            if let Some((before, _)) = self.previous.take() {
+                let bytes = delta.unsigned_abs();
+                let half = bytes / 2;
+                self.charge(&before, half, delta > 0, at);
+                self.charge(&charged, bytes - half, delta > 0, at);
+            }
+        }
+        self.memory.note_peak(at, rss, charged.first().copied());
+        self.previous = Some((charged, rss));
+    }
+
+    /// Record a memory breakdown read at `at`.
+    pub fn add_details(&mut self, at: Duration, details: MemoryDetails) {
+        self.memory.add_details(at, details);
+    }
+
+    fn charge(&mut self, ids: &[u32], bytes: u64, growth: bool, at: Duration) {
+        if bytes == 0 || ids.is_empty() {
+            return;
+        }
+        for (&id, share) in ids.iter().zip(memory::split_exact(bytes, ids.len())) {
+            if growth {
+                self.update(id, at, |w| w.rss_growth += share);
+            } else {
+                self.update(id, at, |w| w.rss_release += share);
+            }
         }
     }
 
-    /// Total weight over all stacks.
+    /// Apply `change` to a stack's totals and to its weights in the time bucket of `at`.
+    fn update(&mut self, id: u32, at: Duration, change: impl Fn(&mut Weights)) {
+        change(self.timeline.bucket_at(at).stacks.entry(id).or_default());
+        change(
+            self.stacks
+                .entry(self.stack_keys[id as usize].clone())
+                .or_default(),
+        );
+    }
+
+    fn intern_stack(&mut self, stack: &ThreadStack, opts: &AggregateOptions) -> u32 {
+        let thread = self.intern_thread(stack);
+        let ids: Vec<FrameId> = stack
+            .frames
+            .iter()
+            .rev()
+            .map(|f| {
+                if opts.functions_only {
+                    self.intern_frame(&Frame {
+                        line: 0,
+                        ..f.clone()
+                    })
+                } else {
+                    self.intern_frame(f)
+                }
+            })
+            .collect();
+        let key = (thread, ids);
+        if let Some(&id) = self.stack_ids.get(&key) {
+            return id;
+        }
+        let id = self.stack_keys.len() as u32;
+        self.stack_keys.push(key.clone());
+        self.stack_ids.insert(key, id);
+        id
+    }
+
+    /// Total samples over all stacks.
     pub fn total_samples(&self) -> u64 {
-        self.stacks.values().map(|w| w.samples).sum()
+        self.total(Measure::Samples)
+    }
+
+    /// Total of one measure over all stacks.
+    pub fn total(&self, measure: Measure) -> u64 {
+        self.stacks.values().map(|w| w.get(measure)).sum()
     }
 }

@@ -27,8 +27,17 @@ const CHUNK_MIN: usize = 16 * 1024;
 /// Largest chunk copied whole.
 const CHUNK_MAX: u64 = 8 * 1024 * 1024;
 
+/// Tries per sample before a torn read counts as an error.
+const ATTEMPTS: u32 = 3;
+
+/// A pointer that could be a frame or object: aligned, in the user half of the address space.
+fn plausible_pointer(p: u64) -> bool {
+    p.is_multiple_of(8) && p < 0x0000_8000_0000_0000
+}
+
 /// The OS view of the target's threads, taken by the sampler just before the walk.
-#[derive(Debug, Clone, Default)]
+/// Serializable so a snapshot can keep the view its stacks were taken with.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OsThreads {
     /// The target's pid (its main thread's tid).
     pub pid: u32,
@@ -91,8 +100,20 @@ impl<R: MemoryReader> Walker<R> {
         self.codes.stats()
     }
 
-    /// Take one sample of every thread.
+    /// Take one sample of every thread. Without pausing, the target can change a stack while it
+    /// is read; a torn read is detected (bad pointers, cycles) and the sample is taken again,
+    /// up to [`ATTEMPTS`] times, before it counts as an error.
     pub fn sample(&mut self, os: &OsThreads) -> Result<Vec<ThreadStack>> {
+        let mut attempt = 1;
+        loop {
+            match self.sample_once(os) {
+                Err(Error::Read { .. } | Error::Invalid(_)) if attempt < ATTEMPTS => attempt += 1,
+                other => return other,
+            }
+        }
+    }
+
+    fn sample_once(&mut self, os: &OsThreads) -> Result<Vec<ThreadStack>> {
         let layout = self.interp.layout;
         let (first_tstate, gil_holder) = self.thread_head_and_gil(&layout)?;
         let mut raw = Vec::new();
@@ -213,11 +234,15 @@ impl<R: MemoryReader> Walker<R> {
             }
             self.reader.read_into(frame, &mut buf)?;
             let lasti = crate::process::i32_at(&buf, l.frame_lasti)?;
+            let code = u64_at(&buf, l.frame_code)?;
+            frame = u64_at(&buf, l.frame_back)?;
+            if !plausible_pointer(code) || !plausible_pointer(frame) {
+                return Err(Error::invalid("torn frame: implausible pointer"));
+            }
             out.push(RawFrame {
-                code: u64_at(&buf, l.frame_code)?,
+                code,
                 offset: u64::try_from(lasti).unwrap_or(0) * units,
             });
-            frame = u64_at(&buf, l.frame_back)?;
         }
         Ok((out, false))
     }
@@ -264,10 +289,14 @@ impl<R: MemoryReader> Walker<R> {
                     .get(l.iframe_owner as usize)
                     .ok_or_else(|| Error::invalid("owner"))?,
             );
+            if !plausible_pointer(previous) || !plausible_pointer(code) {
+                return Err(Error::invalid("torn frame: implausible pointer"));
+            }
             // Shim frames owned by the C stack (3.12+) or the interpreter (3.14+) are not Python code.
             let shim = owner == l.frame_owned_by_cstack || owner == l.frame_owned_by_interpreter;
             if !shim && code != 0 {
-                let base = code + l.code_code_adaptive as u64;
+                // Saturating: a torn read can leave any value in `code` (found by the mutation test).
+                let base = code.saturating_add(l.code_code_adaptive as u64);
                 out.push(RawFrame {
                     code,
                     offset: instr.saturating_sub(base),
@@ -358,7 +387,11 @@ impl Chunks {
     ) -> Result<Option<&[u8]>> {
         loop {
             if let Some(i) = self.loaded.iter().position(|(start, data)| {
-                addr >= *start && addr + size as u64 <= start + data.len() as u64
+                // `checked_add`: a garbage frame pointer near the top of the address space.
+                addr >= *start
+                    && addr
+                        .checked_add(size as u64)
+                        .is_some_and(|end| end <= start + data.len() as u64)
             }) {
                 let (start, data) = &self.loaded[i];
                 let off = (addr - start) as usize;

@@ -1,0 +1,210 @@
+//! The memory lines of the end-of-record summary: start, peak (and what ran then), end,
+//! growth rate, headroom, and the time left at the recent growth rate.
+use std::fmt;
+
+use super::Profile;
+
+/// Memory facts of a recording, ready to print.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemorySummary {
+    /// RSS at the first reading, bytes.
+    pub start: u64,
+    /// RSS at the last reading, bytes.
+    pub end: u64,
+    /// Highest RSS, bytes.
+    pub peak: u64,
+    /// When the peak was, seconds from the start.
+    pub peak_at: f64,
+    /// The innermost frame running at the peak, `function (file:line)`.
+    pub peak_frame: Option<String>,
+    /// Average growth over the recording, bytes per second.
+    pub growth_rate: f64,
+    /// Growth over the last few seconds, bytes per second.
+    pub recent_rate: Option<f64>,
+    /// Room left: available memory or cgroup limit minus usage, at the last breakdown.
+    pub headroom: Option<u64>,
+    /// Seconds until the headroom is used up at the recent rate (when growing).
+    pub time_to_exhaustion: Option<f64>,
+}
+
+/// The window used for the "recent" growth rate.
+const RECENT_SECONDS: f64 = 10.0;
+
+impl MemorySummary {
+    /// Summarize `profile`'s memory; `None` when RSS was never read.
+    pub fn of(profile: &Profile) -> Option<MemorySummary> {
+        let m = &profile.memory;
+        let (t0, start) = m.start?;
+        let (t1, end) = m.end?;
+        let peak = m.peak.as_ref()?;
+        let peak_frame = peak
+            .stack
+            .and_then(|id| profile.stack_keys.get(id as usize))
+            .and_then(|(_, frames)| frames.last())
+            .and_then(|&f| profile.frames.get(f as usize))
+            .map(|f| {
+                format!(
+                    "{} ({}:{})",
+                    f.name,
+                    crate::output::short_filename(&f.filename),
+                    f.line
+                )
+            });
+        let dt = t1 - t0;
+        let growth_rate = if dt > 0.0 {
+            (end as f64 - start as f64) / dt
+        } else {
+            0.0
+        };
+        let recent_rate = m.recent_growth_rate(RECENT_SECONDS);
+        let headroom = m.details.last().and_then(|d| d.details.headroom());
+        let time_to_exhaustion = match (headroom, recent_rate) {
+            (Some(room), Some(rate)) if rate > 0.0 => Some(room as f64 / rate),
+            _ => None,
+        };
+        Some(MemorySummary {
+            start,
+            end,
+            peak: peak.rss,
+            peak_at: peak.at,
+            peak_frame,
+            growth_rate,
+            recent_rate,
+            headroom,
+            time_to_exhaustion,
+        })
+    }
+}
+
+impl fmt::Display for MemorySummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "memory: RSS {} at start, peak {} at {:.2} s",
+            bytes(self.start as f64),
+            bytes(self.peak as f64),
+            self.peak_at
+        )?;
+        if let Some(frame) = &self.peak_frame {
+            write!(f, " (in {frame})")?;
+        }
+        write!(
+            f,
+            ", {} at end; {}/s on average",
+            bytes(self.end as f64),
+            signed_bytes(self.growth_rate)
+        )?;
+        if let Some(rate) = self.recent_rate {
+            write!(f, ", {}/s recently", signed_bytes(rate))?;
+        }
+        if let Some(room) = self.headroom {
+            write!(f, "; headroom {}", bytes(room as f64))?;
+            match self.time_to_exhaustion {
+                Some(secs) => write!(f, ", used up in ~{} at the recent rate", duration(secs))?,
+                None => write!(f, ", not shrinking")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `812.3 MiB`.
+pub fn bytes(b: f64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b.abs();
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{v:.0} {}", UNITS[unit])
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+fn signed_bytes(b: f64) -> String {
+    if b < 0.0 {
+        format!("-{}", bytes(-b))
+    } else {
+        format!("+{}", bytes(b))
+    }
+}
+
+fn duration(secs: f64) -> String {
+    let s = secs.round() as u64;
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, s / 60 % 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::{CgroupLimit, MemoryDetails};
+    use crate::profile::AggregateOptions;
+    use crate::stack::{Frame, ThreadStack};
+    use std::time::Duration;
+
+    #[test]
+    fn formats_units() {
+        assert_eq!(bytes(512.0), "512 B");
+        assert_eq!(bytes(1536.0), "1.5 KiB");
+        assert_eq!(bytes(3.0 * 1024.0 * 1024.0 * 1024.0), "3.0 GiB");
+        assert_eq!(duration(75.0), "1m15s");
+        assert_eq!(duration(7300.0), "2h01m");
+    }
+
+    #[test]
+    fn summary_of_a_growing_process() {
+        let mut p = Profile::new("t", Duration::from_millis(100));
+        let grow = ThreadStack {
+            thread_id: 1,
+            os_tid: Some(1),
+            name: None,
+            active: true,
+            holds_gil: true,
+            frames: vec![Frame {
+                name: "grow".into(),
+                filename: "/x/app.py".into(),
+                line: 7,
+            }],
+        };
+        for i in 0..=20u64 {
+            p.add_tick(
+                Duration::from_millis(100 * i),
+                &[grow.clone()],
+                Some((100 + i) << 20),
+                &AggregateOptions::default(),
+            );
+        }
+        let details = MemoryDetails {
+            mem_available: Some(10 << 30),
+            cgroup: Some(CgroupLimit {
+                limit: 1 << 30,
+                usage: 1 << 29,
+            }),
+            ..Default::default()
+        };
+        p.add_details(Duration::from_secs(2), details);
+        let s = MemorySummary::of(&p).unwrap();
+        assert_eq!(s.start, 100 << 20);
+        assert_eq!(s.peak, 120 << 20);
+        assert_eq!(s.peak_frame.as_deref(), Some("grow (/x/app.py:7)"));
+        assert!((s.growth_rate - 10.0 * 1048576.0).abs() < 1.0);
+        assert_eq!(s.headroom, Some(1 << 29));
+        let tte = s.time_to_exhaustion.unwrap();
+        assert!((tte - 51.2).abs() < 0.5, "{tte}");
+        let text = s.to_string();
+        assert!(
+            text.contains("peak 120.0 MiB at 2.00 s (in grow (/x/app.py:7))"),
+            "{text}"
+        );
+        assert!(text.contains("used up in ~51s"), "{text}");
+        // All growth went to the one stack.
+        assert_eq!(p.total(crate::profile::Measure::RssGrowth), 20 << 20);
+    }
+}
