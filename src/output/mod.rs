@@ -25,7 +25,10 @@ use crate::profile::Profile;
 
 mod collapsed;
 mod flamegraph;
+mod gecko;
+mod html;
 mod label;
+mod pprof;
 mod speedscope;
 
 #[cfg(test)]
@@ -33,7 +36,10 @@ mod golden_tests;
 
 pub use collapsed::{collapsed_lines, CollapsedWriter};
 pub use flamegraph::FlamegraphWriter;
+pub use gecko::GeckoWriter;
+pub use html::HtmlWriter;
 pub use label::{frame_label, short_filename};
+pub use pprof::PprofWriter;
 pub use speedscope::SpeedscopeWriter;
 
 /// An output file format.
@@ -45,11 +51,24 @@ pub enum Format {
     Collapsed,
     /// speedscope JSON (<https://www.speedscope.app>).
     Speedscope,
+    /// One self-contained HTML report: RSS timeline, CPU and RSS-growth flame graphs.
+    Html,
+    /// gzip-compressed pprof `profile.proto` (Pyroscope, Parca, `go tool pprof`).
+    Pprof,
+    /// Firefox Profiler (gecko profile JSON), with an RSS counter track.
+    Gecko,
 }
 
 impl Format {
     /// Every format, in the order they are documented.
-    pub const ALL: [Format; 3] = [Format::Flamegraph, Format::Collapsed, Format::Speedscope];
+    pub const ALL: [Format; 6] = [
+        Format::Flamegraph,
+        Format::Collapsed,
+        Format::Speedscope,
+        Format::Html,
+        Format::Pprof,
+        Format::Gecko,
+    ];
 
     /// The canonical name, as accepted by [`FromStr`].
     pub fn name(self) -> &'static str {
@@ -57,6 +76,9 @@ impl Format {
             Format::Flamegraph => "flamegraph",
             Format::Collapsed => "collapsed",
             Format::Speedscope => "speedscope",
+            Format::Html => "html",
+            Format::Pprof => "pprof",
+            Format::Gecko => "gecko",
         }
     }
 
@@ -66,6 +88,9 @@ impl Format {
             Format::Flamegraph => "svg",
             Format::Collapsed => "txt",
             Format::Speedscope => "json",
+            Format::Html => "html",
+            Format::Pprof => "pb.gz",
+            Format::Gecko => "gecko.json",
         }
     }
 }
@@ -78,7 +103,7 @@ impl fmt::Display for Format {
 
 /// The error of parsing an unknown [`Format`] name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown output format {0:?}: expected one of flamegraph, collapsed (or raw), speedscope")]
+#[error("unknown output format {0:?}: expected one of flamegraph, collapsed (or raw), speedscope, html, pprof, gecko")]
 pub struct UnknownFormat(pub String);
 
 impl FromStr for Format {
@@ -91,6 +116,9 @@ impl FromStr for Format {
             "flamegraph" => Ok(Format::Flamegraph),
             "collapsed" | "raw" => Ok(Format::Collapsed),
             "speedscope" => Ok(Format::Speedscope),
+            "html" => Ok(Format::Html),
+            "pprof" => Ok(Format::Pprof),
+            "gecko" | "firefox" => Ok(Format::Gecko),
             _ => Err(UnknownFormat(s.to_string())),
         }
     }
@@ -137,6 +165,9 @@ pub fn writer_for(format: Format) -> Box<dyn ProfileWriter> {
         Format::Flamegraph => Box::new(FlamegraphWriter),
         Format::Collapsed => Box::new(CollapsedWriter),
         Format::Speedscope => Box::new(SpeedscopeWriter),
+        Format::Html => Box::new(HtmlWriter),
+        Format::Pprof => Box::new(PprofWriter),
+        Format::Gecko => Box::new(GeckoWriter),
     }
 }
 
