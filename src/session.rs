@@ -2,7 +2,7 @@
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::process::{LiveReader, Target};
+use crate::process::{LiveReader, Target, ThreadStates};
 use crate::python::{find_interpreter, Interpreter, OsThreads, Walker};
 use crate::stack::ThreadStack;
 
@@ -22,6 +22,7 @@ pub struct Session {
     target: Target,
     walker: Walker<LiveReader>,
     pause: PauseMode,
+    states: ThreadStates,
 }
 
 impl Session {
@@ -59,10 +60,12 @@ impl Session {
 
     fn with_interpreter(target: Target, interp: Interpreter, pause: PauseMode) -> Session {
         let walker = Walker::new(*target.reader(), interp);
+        let states = ThreadStates::new(target.pid());
         Session {
             target,
             walker,
             pause,
+            states,
         }
     }
 
@@ -78,7 +81,15 @@ impl Session {
 
     /// One sample of every thread. In blocking mode the target is stopped only for the walk.
     pub fn sample(&mut self) -> Result<Vec<ThreadStack>> {
-        let os = self.os_threads()?;
+        let os = OsThreads {
+            pid: self.target.pid() as u32,
+            active: self
+                .states
+                .read()?
+                .into_iter()
+                .map(|(tid, s)| (tid, s == 'R'))
+                .collect(),
+        };
         let result = match self.pause {
             PauseMode::Blocking => {
                 let _paused = self.target.pause()?;
@@ -93,15 +104,17 @@ impl Session {
                     pid: self.target.pid(),
                 })
             }
+            Ok(stacks) => {
+                // A thread the listing did not have yet: list again on the next sample.
+                if stacks
+                    .iter()
+                    .any(|t| t.os_tid.is_none_or(|tid| !os.active.contains_key(&tid)))
+                {
+                    self.states.relist_soon();
+                }
+                Ok(stacks)
+            }
             other => other,
         }
-    }
-
-    fn os_threads(&self) -> Result<OsThreads> {
-        let states = self.target.thread_states()?;
-        Ok(OsThreads {
-            pid: self.target.pid() as u32,
-            active: states.into_iter().map(|(tid, s)| (tid, s == 'R')).collect(),
-        })
     }
 }

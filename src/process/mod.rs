@@ -10,6 +10,7 @@ pub mod maps;
 pub mod permissions;
 pub mod snapshot;
 pub mod target;
+pub mod thread_states;
 
 pub use elf::{ElfFile, Section, Symbol};
 pub use live::LiveReader;
@@ -17,6 +18,7 @@ pub use maps::{MapRegion, MappedFile, ProcessMaps};
 pub use permissions::permission_hint;
 pub use snapshot::{RecordingReader, SnapshotReader};
 pub use target::{PauseGuard, Target};
+pub use thread_states::ThreadStates;
 
 /// Reads bytes of another address space.
 pub trait MemoryReader {

@@ -239,7 +239,7 @@ fn io_error(pid: i32, what: &str, source: io::Error) -> Error {
 
 /// The state letter in a `/proc/.../stat` line. The command name in parentheses may itself
 /// contain spaces and `)`, so the state is found after the *last* `)`.
-fn parse_state(stat: &[u8]) -> Option<char> {
+pub(crate) fn parse_state(stat: &[u8]) -> Option<char> {
     let close = stat.iter().rposition(|&b| b == b')')?;
     stat[close + 1..]
         .iter()

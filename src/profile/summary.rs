@@ -176,7 +176,7 @@ mod tests {
         for i in 0..=20u64 {
             p.add_tick(
                 Duration::from_millis(100 * i),
-                &[grow.clone()],
+                std::slice::from_ref(&grow),
                 Some((100 + i) << 20),
                 &AggregateOptions::default(),
             );
