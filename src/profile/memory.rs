@@ -62,6 +62,9 @@ pub struct MemoryTimeline {
     pub release_total: u64,
     /// Readings taken.
     pub readings: u64,
+    /// Shortest stretch of time one point covers: 0 until the first merge, then doubling.
+    #[serde(skip)]
+    stretch: f64,
 }
 
 impl MemoryTimeline {
@@ -78,15 +81,14 @@ impl MemoryTimeline {
         self.end = Some((t, rss));
         if self.points.len() >= MAX_POINTS {
             self.points = merge_pairs(&self.points);
+            // After a merge every point covers at least twice the average gap so far, so the
+            // points stay evenly spread over time whatever the sampler's hiccups.
+            let first = self.points.first().map_or(0.0, |p| p.at);
+            let span = self.points.last().map_or(0.0, |p| p.at) - first;
+            self.stretch = (self.stretch * 2.0).max(2.0 * span / MAX_POINTS as f64);
         }
-        // Each point covers a stretch at least as long as the ones already merged.
-        let stretch = if self.points.len() >= 2 {
-            self.points[1].at - self.points[0].at
-        } else {
-            0.0
-        };
         match self.points.last_mut() {
-            Some(p) if t - p.at < stretch => {
+            Some(p) if t - p.at < self.stretch => {
                 p.min = p.min.min(rss);
                 p.max = p.max.max(rss);
                 p.last = rss;
@@ -178,8 +180,28 @@ mod tests {
             Some(end.max(m.points.last().unwrap().max))
         );
         assert!(m.points.windows(2).all(|w| w[0].at < w[1].at));
+        // Evenly spread: no point covers more than a few times the average span.
+        let gaps: Vec<f64> = m.points.windows(2).map(|w| w[1].at - w[0].at).collect();
+        let avg = gaps.iter().sum::<f64>() / gaps.len() as f64;
+        assert!(gaps.iter().all(|&g| g <= 4.0 * avg), "uneven points");
+        assert!(
+            m.points.len() >= MAX_POINTS / 4,
+            "too few points: {}",
+            m.points.len()
+        );
         let rate = m.recent_growth_rate(10.0).unwrap();
         assert!((rate - 1000.0).abs() < 50.0, "{rate}");
+    }
+
+    #[test]
+    fn an_early_stall_does_not_coarsen_the_series() {
+        let mut m = MemoryTimeline::default();
+        m.add(Duration::from_millis(0), 1);
+        m.add(Duration::from_millis(640), 2); // the sampler stalled once
+        for i in 1..3000u64 {
+            m.add(Duration::from_millis(640 + i), 3);
+        }
+        assert_eq!(m.points.len(), 3001);
     }
 
     #[test]
