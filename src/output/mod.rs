@@ -28,7 +28,7 @@ mod flamegraph;
 mod gecko;
 mod html;
 mod label;
-mod pprof;
+pub mod pprof;
 mod speedscope;
 
 #[cfg(test)]
