@@ -10,6 +10,7 @@ use crate::output::Format;
 use crate::profile::{AggregateOptions, Measure};
 use crate::record::{RecordConfig, RecordTarget};
 use crate::session::PauseMode;
+use crate::top::TopConfig;
 
 /// A sampling profiler for Python that reads stacks and memory from outside the process.
 #[derive(Debug, Parser)]
@@ -27,6 +28,9 @@ pub enum Command {
     Record(RecordArgs),
     /// Print the current stack of every thread of a running program.
     Dump(DumpArgs),
+    /// Live view: the hot functions and memory of one process (--pid), or every Python
+    /// process on the machine.
+    Top(TopArgs),
 }
 
 /// Options shared by commands that read a process.
@@ -110,6 +114,35 @@ pub struct DumpArgs {
     /// Pausing (dump pauses by default, for a consistent picture).
     #[command(flatten)]
     pub pause: PauseArgs,
+}
+
+/// `pyprobe top`.
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    /// PID of a running Python process (default: list every Python process).
+    #[arg(short, long, value_parser = parse_pid, allow_negative_numbers = true)]
+    pub pid: Option<i32>,
+    /// Samples per second.
+    #[arg(short, long, default_value = "100", value_parser = parse_rate, allow_negative_numbers = true)]
+    pub rate: f64,
+    /// Include idle (sleeping, waiting) threads.
+    #[arg(long)]
+    pub idle: bool,
+    /// Pausing (top never stops the target by default).
+    #[command(flatten)]
+    pub pause: PauseArgs,
+}
+
+impl TopArgs {
+    /// The library's config.
+    pub fn to_config(&self) -> TopConfig {
+        TopConfig {
+            pid: self.pid,
+            rate_hz: self.rate,
+            pause: self.pause.mode(PauseMode::NonBlocking),
+            include_idle: self.idle,
+        }
+    }
 }
 
 impl RecordArgs {
@@ -250,6 +283,30 @@ mod tests {
             panic!("record")
         };
         assert!(r.to_config().unwrap_err().contains("--pid"));
+    }
+
+    #[test]
+    fn top_with_and_without_pid() {
+        let cli = parse(&["top"]).unwrap();
+        let Command::Top(t) = cli.command else {
+            panic!("top")
+        };
+        let c = t.to_config();
+        assert_eq!(
+            (c.pid, c.rate_hz, c.pause),
+            (None, 100.0, PauseMode::NonBlocking)
+        );
+        let cli = parse(&["top", "-p", "42", "-r", "250", "--blocking", "--idle"]).unwrap();
+        let Command::Top(t) = cli.command else {
+            panic!("top")
+        };
+        let c = t.to_config();
+        assert_eq!(
+            (c.pid, c.rate_hz, c.pause),
+            (Some(42), 250.0, PauseMode::Blocking)
+        );
+        assert!(c.include_idle);
+        assert!(parse(&["top", "-p", "x"]).is_err());
     }
 
     #[test]

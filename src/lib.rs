@@ -4,8 +4,8 @@
 //! The layers, bottom up: [`process`] (attach, maps, ELF symbols, memory reads through
 //! [`process::MemoryReader`]), [`python`] (find the interpreter, walk threads and frames),
 //! [`session`] (an attached process), [`sampler`] (the clock), [`profile`] (aggregation) and
-//! [`output`] (file formats). [`record`] and [`dump`] are the commands; [`cli`] maps arguments
-//! to their configs.
+//! [`output`] (file formats). [`record`], [`dump`] and [`top`] are the commands; [`cli`] maps
+//! arguments to their configs.
 #![deny(missing_docs)]
 
 pub mod cli;
@@ -20,5 +20,6 @@ pub mod record;
 pub mod sampler;
 pub mod session;
 pub mod stack;
+pub mod top;
 
 pub use error::{Error, Result};

@@ -9,6 +9,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Dump(args) => pyprobe::dump::run(&args.to_config(), &mut std::io::stdout().lock())
             .map(|()| ExitCode::SUCCESS),
+        Command::Top(args) => pyprobe::top::run(&args.to_config()).map(|()| ExitCode::SUCCESS),
         Command::Record(args) => match args.to_config() {
             Err(msg) => Err(anyhow::anyhow!(msg)),
             Ok(config) => pyprobe::record::run(&config).map(|outcome| {
