@@ -1,8 +1,8 @@
 //! What one walk of a thread produces: plain data, shared by the walker, `dump`, and the aggregator.
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One Python frame.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Frame {
     /// Function name (qualified name on 3.11+, e.g. `Class.method`).
     pub name: String,
@@ -13,7 +13,7 @@ pub struct Frame {
 }
 
 /// The stack of one Python thread at one moment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ThreadStack {
     /// `threading.get_ident()`: the pthread_t of the thread.
     pub thread_id: u64,

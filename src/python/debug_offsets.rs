@@ -3,16 +3,53 @@
 //!
 //! 3.13: https://github.com/python/cpython/blob/v3.13.0/Include/internal/pycore_runtime.h
 //! 3.14: https://github.com/python/cpython/blob/v3.14.0/Include/internal/pycore_debug_offsets.h
-use python_versions::Layout;
+use python_versions::{layout_for, supported_versions, Layout};
 
 use super::version::Version;
 use crate::error::{Error, Result};
+use crate::process::{MemoryReader, ReadExt};
 
 /// The cookie `_Py_DebugOffsets` starts with.
 pub(crate) const COOKIE: &[u8; 8] = b"xdebugpy";
 
 /// Bytes to read from `_PyRuntime` to cover every field we use (3.14's struct is the larger).
 pub(crate) const READ_LEN: usize = 8 * 128;
+
+/// Largest offset or size we accept from a published layout. The real values are a few KiB at
+/// most; anything larger means the bytes at `_PyRuntime` are not what we think (a corrupt read),
+/// and trusting them would mean huge reads or offsets past the end of the address space.
+const MAX_PUBLISHED: i64 = 1 << 20;
+
+/// Read `_Py_DebugOffsets` from the start of `_PyRuntime`; `None` when the target publishes none.
+pub(crate) fn read<R: MemoryReader>(r: &R, runtime: u64) -> Result<Option<DebugOffsets>> {
+    DebugOffsets::parse(&r.read_vec(runtime, READ_LEN)?)
+}
+
+/// The layout to read a target of `version` with, and its drift from our table: the generated
+/// table, with the fields the target publishes (3.13+) overlaid. Live discovery and snapshot
+/// replay both build their layout here, so a replay reads memory exactly as the live walk did.
+pub(crate) fn target_layout(
+    version: Version,
+    debug: Option<&DebugOffsets>,
+) -> Result<(Layout, Vec<String>)> {
+    let base =
+        layout_for(version.major, version.minor).ok_or_else(|| Error::UnsupportedVersion {
+            version: version.to_string(),
+            supported: supported_versions().join(", "),
+        })?;
+    let Some(d) = debug else {
+        return Ok((*base, Vec::new()));
+    };
+    if d.free_threaded {
+        return Err(Error::UnsupportedVersion {
+            version: format!("{version} (free-threaded build)"),
+            supported: supported_versions().join(", ") + " (GIL builds)",
+        });
+    }
+    let layout = d.overlay(base);
+    d.check(&layout)?;
+    Ok((layout, d.drift(base)))
+}
 
 /// The order of the `uint64_t` fields after the cookie, per minor version. Field names follow
 /// the C struct (`section.field`), so a reader can check them against the header.
@@ -185,8 +222,9 @@ impl DebugOffsets {
         l.interp_ceval_gil = g("interpreter_state.ceval_gil");
         // The published GIL offsets are relative to the interpreter; ours to the GIL struct.
         let gil = g("interpreter_state.gil_runtime_state");
-        l.gil_locked = g("interpreter_state.gil_runtime_state_locked") - gil;
-        l.gil_last_holder = g("interpreter_state.gil_runtime_state_holder") - gil;
+        // Wrapping: garbage values must reach `check`, not overflow here.
+        l.gil_locked = g("interpreter_state.gil_runtime_state_locked").wrapping_sub(gil);
+        l.gil_last_holder = g("interpreter_state.gil_runtime_state_holder").wrapping_sub(gil);
         l.ts_size = g("thread_state.size");
         l.ts_next = g("thread_state.next");
         l.ts_interp = g("thread_state.interp");
@@ -218,6 +256,55 @@ impl DebugOffsets {
         l.unicode_length = g("unicode_object.length");
         l.unicode_ascii_size = g("unicode_object.asciiobject_size");
         l
+    }
+
+    /// Reject a published layout with offsets no real build has: negative (a GIL field before
+    /// the GIL struct) or huge. Catches garbage behind a valid cookie before it becomes reads of
+    /// gigabytes or address arithmetic that wraps.
+    fn check(&self, l: &Layout) -> Result<()> {
+        let fields = [
+            ("runtime_interpreters_head", l.runtime_interpreters_head),
+            ("interp_next", l.interp_next),
+            ("interp_threads_head", l.interp_threads_head),
+            ("interp_modules", l.interp_modules),
+            ("interp_ceval_gil", l.interp_ceval_gil),
+            ("gil_locked", l.gil_locked),
+            ("gil_last_holder", l.gil_last_holder),
+            ("ts_size", l.ts_size),
+            ("ts_next", l.ts_next),
+            ("ts_interp", l.ts_interp),
+            ("ts_current_frame", l.ts_current_frame),
+            ("ts_thread_id", l.ts_thread_id),
+            ("ts_native_thread_id", l.ts_native_thread_id),
+            ("ts_datastack_chunk", l.ts_datastack_chunk),
+            ("iframe_previous", l.iframe_previous),
+            ("iframe_code", l.iframe_code),
+            ("iframe_instr", l.iframe_instr),
+            ("iframe_owner", l.iframe_owner),
+            ("iframe_size", l.iframe_size),
+            ("code_filename", l.code_filename),
+            ("code_name", l.code_name),
+            ("code_qualname", l.code_qualname),
+            ("code_linetable", l.code_linetable),
+            ("code_firstlineno", l.code_firstlineno),
+            ("code_code_adaptive", l.code_code_adaptive),
+            ("ob_type", l.ob_type),
+            ("tp_name", l.tp_name),
+            ("tp_flags", l.tp_flags),
+            ("dict_ma_keys", l.dict_ma_keys),
+            ("dict_ma_values", l.dict_ma_values),
+            ("bytes_ob_size", l.bytes_ob_size),
+            ("bytes_ob_sval", l.bytes_ob_sval),
+            ("unicode_state", l.unicode_state),
+            ("unicode_length", l.unicode_length),
+            ("unicode_ascii_size", l.unicode_ascii_size),
+        ];
+        match fields.iter().find(|(_, v)| !(0..MAX_PUBLISHED).contains(v)) {
+            Some((name, v)) => Err(Error::invalid(format!(
+                "_Py_DebugOffsets publishes an implausible {name} ({v})"
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// Fields whose published value differs from the generated table (layout drift).

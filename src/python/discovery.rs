@@ -6,10 +6,10 @@
 //! name. For the interpreter: `_PyRuntime` (3.7+), `interp_head` (2.7/3.6, `.symtab` only), and
 //! for stripped binaries a scan of the binary's writable memory for a pointer to a structure
 //! that validates as an interpreter (its first thread points back to it).
-use python_versions::{layout_for, supported_versions, Layout};
+use python_versions::Layout;
 
 use super::debug_offsets::{self, DebugOffsets};
-use super::objects::Objects;
+use super::objects::{field, Objects};
 use super::version::{scan_version_string, Version};
 use super::Interpreter;
 use crate::error::{Error, Result};
@@ -78,24 +78,12 @@ fn find_in_binary<R: MemoryReader>(
 ) -> Result<Interpreter> {
     let runtime = c.symbol("_PyRuntime");
     let debug = match runtime {
-        Some(rt) => DebugOffsets::parse(&r.read_vec(rt, debug_offsets::READ_LEN)?)?,
+        Some(rt) => debug_offsets::read(r, rt)?,
         None => None,
     };
     let (version, version_source) = detect_version(r, c, debug.as_ref())
         .ok_or_else(|| Error::invalid("no Python version found in the binary"))?;
-    let base =
-        layout_for(version.major, version.minor).ok_or_else(|| Error::UnsupportedVersion {
-            version: version.to_string(),
-            supported: supported_versions().join(", "),
-        })?;
-    if debug.as_ref().is_some_and(|d| d.free_threaded) {
-        return Err(Error::UnsupportedVersion {
-            version: format!("{version} (free-threaded build)"),
-            supported: supported_versions().join(", ") + " (GIL builds)",
-        });
-    }
-    let layout = debug.as_ref().map(|d| d.overlay(base)).unwrap_or(*base);
-    let layout_drift = debug.as_ref().map(|d| d.drift(base)).unwrap_or_default();
+    let (layout, layout_drift) = debug_offsets::target_layout(version, debug.as_ref())?;
 
     let mut runtime_addr = runtime.filter(|_| Layout::has(layout.runtime_interpreters_head));
     let (interp_addr, how) = if let Some(rt) = runtime_addr {
@@ -181,7 +169,7 @@ fn version_from_sys<R: MemoryReader>(r: &R, l: &Layout, interp: u64) -> Option<V
     let objects = Objects { layout: l };
     let modules = r.read_u64(interp + l.interp_modules as u64).ok()?;
     let sys = objects.dict_get(r, modules, "sys").ok()??;
-    let sys_dict = r.read_u64(sys + l.module_md_dict as u64).ok()?;
+    let sys_dict = r.read_u64(field(sys, l.module_md_dict)).ok()?;
     let text = objects
         .read_str(r, objects.dict_get(r, sys_dict, "version").ok()??)
         .ok()?;
@@ -199,7 +187,7 @@ fn is_interpreter<R: MemoryReader>(r: &R, l: &Layout, interp: u64) -> bool {
     if head == 0 || !head.is_multiple_of(8) {
         return false;
     }
-    r.read_u64(head + l.ts_interp as u64)
+    r.read_u64(field(head, l.ts_interp))
         .is_ok_and(|back| back == interp)
 }
 

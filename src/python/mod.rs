@@ -4,15 +4,20 @@ mod debug_offsets;
 mod discovery;
 mod linetable;
 mod objects;
+mod replay;
 mod threads;
 mod version;
 mod walker;
+
+#[cfg(test)]
+mod mutation_tests;
 
 use std::path::PathBuf;
 
 use python_versions::Layout;
 
 pub use discovery::find_interpreter;
+pub use replay::InterpreterRecord;
 pub use version::Version;
 pub use walker::{OsThreads, Walker, MAX_FRAMES};
 

@@ -16,6 +16,13 @@ const MAX_DICT_ENTRIES: u64 = 1 << 16;
 /// Bytes read at once from a str: header plus the start of its data, so short names cost one read.
 const STR_FIRST_READ: usize = 160;
 
+/// The address of the field at `offset` in the struct at `base`. Wrapping, because `base` was
+/// read from the target and may be garbage (a torn read): a wrapped address fails to read,
+/// while `+` would panic on overflow in debug builds (found by the mutation test).
+pub(crate) fn field(base: u64, offset: i64) -> u64 {
+    base.wrapping_add(offset as u64)
+}
+
 /// The object readers of one interpreter: its layout and version.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Objects<'a> {
@@ -72,7 +79,7 @@ impl<'a> Objects<'a> {
         let raw = if data_offset + nbytes <= head.len() {
             head[data_offset..data_offset + nbytes].to_vec()
         } else {
-            r.read_vec(addr + data_offset as u64, nbytes)?
+            r.read_vec(field(addr, data_offset as i64), nbytes)?
         };
         Ok(decode_ucs(&raw, kind))
     }
@@ -85,13 +92,13 @@ impl<'a> Objects<'a> {
         max: u64,
     ) -> Result<Vec<u8>> {
         let l = self.layout;
-        let size = r.read_u64(addr + l.bytes_ob_size as u64)?;
+        let size = r.read_u64(field(addr, l.bytes_ob_size))?;
         if size > max {
             return Err(Error::invalid(format!(
                 "bytes object at {addr:#x} claims {size} bytes"
             )));
         }
-        r.read_vec(addr + l.bytes_ob_sval as u64, size as usize)
+        r.read_vec(field(addr, l.bytes_ob_sval), size as usize)
     }
 
     /// A small non-negative `int` such as a thread ident (2.7: `int` or `long`).
@@ -127,7 +134,7 @@ impl<'a> Objects<'a> {
 
     /// `type(obj).__name__` from a type object's `tp_name`.
     pub(crate) fn type_name<R: MemoryReader>(&self, r: &R, type_addr: u64) -> Result<String> {
-        let name_ptr = r.read_u64(type_addr + self.layout.tp_name as u64)?;
+        let name_ptr = r.read_u64(field(type_addr, self.layout.tp_name))?;
         let raw = r.read_vec(name_ptr, 64)?;
         let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
         Ok(String::from_utf8_lossy(&raw[..end]).into_owned())
@@ -138,11 +145,11 @@ impl<'a> Objects<'a> {
         let l = self.layout;
         if self.major() == 2 {
             // 2.7: an open-addressing table of (hash, key, value), https://github.com/python/cpython/blob/v2.7.18/Include/dictobject.h
-            let mask = r.read_u64(dict + l.dict_ma_mask as u64)?;
+            let mask = r.read_u64(field(dict, l.dict_ma_mask))?;
             if mask >= MAX_DICT_ENTRIES {
                 return Err(Error::invalid("dict too large"));
             }
-            let table = r.read_u64(dict + l.dict_ma_table as u64)?;
+            let table = r.read_u64(field(dict, l.dict_ma_table))?;
             let entry = l.dict_entry_size as usize;
             let raw = r.read_vec(table, (mask as usize + 1) * entry)?;
             return Ok(raw
@@ -151,8 +158,8 @@ impl<'a> Objects<'a> {
                 .filter(|&(k, v)| k != 0 && v != 0)
                 .collect());
         }
-        let keys = r.read_u64(dict + l.dict_ma_keys as u64)?;
-        let values = r.read_u64(dict + l.dict_ma_values as u64)?;
+        let keys = r.read_u64(field(dict, l.dict_ma_keys))?;
+        let values = r.read_u64(field(dict, l.dict_ma_values))?;
         self.keys_items(r, keys, values)
     }
 
@@ -199,10 +206,10 @@ impl<'a> Objects<'a> {
         if nentries > MAX_DICT_ENTRIES {
             return Err(Error::invalid("dict has too many entries"));
         }
-        let entries_addr = keys + l.dictkeys_dk_indices as u64 + index_bytes;
+        let entries_addr = field(keys, l.dictkeys_dk_indices).wrapping_add(index_bytes);
         let raw = r.read_vec(entries_addr, (nentries * entry_size) as usize)?;
         let split_values = if values != 0 {
-            let base = values + self.values_array_offset();
+            let base = values.wrapping_add(self.values_array_offset());
             Some(r.read_vec(base, nentries as usize * 8)?)
         } else {
             None
@@ -261,21 +268,21 @@ impl<'a> Objects<'a> {
         name: &str,
     ) -> Result<Option<u64>> {
         let l = self.layout;
-        let tp = r.read_u64(obj + l.ob_type as u64)?;
-        let flags = r.read_u64(tp + l.tp_flags as u64)? as i64;
-        let cached_keys = || r.read_u64(tp + l.ht_cached_keys as u64);
+        let tp = r.read_u64(field(obj, l.ob_type))?;
+        let flags = r.read_u64(field(tp, l.tp_flags))? as i64;
+        let cached_keys = || r.read_u64(field(tp, l.ht_cached_keys));
         let minor = self.minor();
         if self.major() == 3 && minor >= 11 && flags & l.tpflags_managed_dict != 0 {
             // https://github.com/python/cpython/blob/v3.12.1/Include/internal/pycore_object.h (managed dicts)
-            let slot = r.read_u64(obj.wrapping_add(l.managed_dict_offset as u64))?;
+            let slot = r.read_u64(field(obj, l.managed_dict_offset))?;
             if minor >= 13 {
                 if slot != 0 {
                     return self.dict_get(r, slot, name);
                 }
                 if flags & l.tpflags_inline_values != 0 {
-                    let basic = r.read_u64(tp + l.tp_basicsize as u64)?;
-                    let values = obj + basic;
-                    if r.read_u8(values + l.dictvalues_valid as u64)? == 0 {
+                    let basic = r.read_u64(field(tp, l.tp_basicsize))?;
+                    let values = obj.wrapping_add(basic);
+                    if r.read_u8(field(values, l.dictvalues_valid))? == 0 {
                         return Ok(None);
                     }
                     let items = self.keys_items(r, cached_keys()?, values)?;
@@ -286,7 +293,7 @@ impl<'a> Objects<'a> {
             if minor == 12 {
                 // PyDictOrValues: values are stored as (pointer - 1), so an odd slot is values.
                 if slot & 1 == 1 {
-                    let items = self.keys_items(r, cached_keys()?, slot + 1)?;
+                    let items = self.keys_items(r, cached_keys()?, slot.wrapping_add(1))?;
                     return self.find_in(r, items, name);
                 }
                 return if slot != 0 {
@@ -299,18 +306,18 @@ impl<'a> Objects<'a> {
             if slot != 0 {
                 return self.dict_get(r, slot, name);
             }
-            let values = r.read_u64(obj.wrapping_add(l.managed_values_offset as u64))?;
+            let values = r.read_u64(field(obj, l.managed_values_offset))?;
             if values == 0 {
                 return Ok(None);
             }
             let items = self.keys_items(r, cached_keys()?, values)?;
             return self.find_in(r, items, name);
         }
-        let dictoffset = r.read_u64(tp + l.tp_dictoffset as u64)? as i64;
+        let dictoffset = r.read_u64(field(tp, l.tp_dictoffset))? as i64;
         if dictoffset <= 0 {
             return Ok(None);
         }
-        let dict = r.read_u64(obj + dictoffset as u64)?;
+        let dict = r.read_u64(field(obj, dictoffset))?;
         if dict == 0 {
             return Ok(None);
         }

@@ -2,7 +2,7 @@
 //! thread state only records the pthread_t).
 use std::collections::{HashMap, HashSet};
 
-use super::objects::Objects;
+use super::objects::{field, Objects};
 use super::Interpreter;
 use crate::process::{MemoryReader, ReadExt};
 use crate::python::walker::OsThreads;
@@ -64,7 +64,7 @@ fn read_thread_names<R: MemoryReader>(
     let Some(threading) = objects.dict_get(r, modules, "threading")? else {
         return Ok((false, names));
     };
-    let module_dict = r.read_u64(threading + l.module_md_dict as u64)?;
+    let module_dict = r.read_u64(field(threading, l.module_md_dict))?;
     let Some(active) = objects.dict_get(r, module_dict, "_active")? else {
         return Ok((true, names));
     };
@@ -113,7 +113,7 @@ impl NativeIds {
         }
         let tids: HashSet<u32> = os.active.keys().copied().collect();
         if let Some(off) = self.offset {
-            if let Ok(tid) = r.read_u32(pthread + off) {
+            if let Ok(tid) = r.read_u32(pthread.wrapping_add(off)) {
                 if tids.contains(&tid) {
                     self.cache.insert(pthread, tid);
                     return Some(tid);

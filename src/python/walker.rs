@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use python_versions::Layout;
 
 use super::code::CodeCache;
-use super::objects::Objects;
+use super::objects::{field, Objects};
 use super::threads::{NativeIds, ThreadNames};
 use super::Interpreter;
 use crate::error::{Error, Result};
@@ -146,8 +146,8 @@ impl<R: MemoryReader> Walker<R> {
         let (mut head, mut locked, mut holder) = ([0u8; 8], [0u8; 4], [0u8; 8]);
         self.reader.read_batch(&mut [
             (head_addr, &mut head),
-            (gil + l.gil_locked as u64, &mut locked),
-            (gil + l.gil_last_holder as u64, &mut holder),
+            (field(gil, l.gil_locked), &mut locked),
+            (field(gil, l.gil_last_holder), &mut holder),
         ])?;
         let holder = if i32::from_le_bytes(locked) != 0 {
             u64::from_le_bytes(holder)
@@ -196,7 +196,7 @@ impl<R: MemoryReader> Walker<R> {
                     0
                 } else {
                     self.reader
-                        .read_u64(cframe + l.cframe_current_frame as u64)?
+                        .read_u64(field(cframe, l.cframe_current_frame))?
                 }
             };
             let chunk = u64_at(&ts, l.ts_datastack_chunk)?;

@@ -1,0 +1,247 @@
+//! The walker's CPU cost per sample, on recorded snapshots (tests/fixtures/snapshots): no target
+//! process, so it runs anywhere and measures only our side. A live sample adds ~1 µs per read
+//! (DESIGN.md §3), so the reads and bytes per sample are printed first, per fixture.
+//!
+//! `cargo bench --bench walker -- --quick`
+use std::cell::Cell;
+use std::hint::black_box;
+use std::path::Path;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use pyprobe::output::{writer_for, Format, OutputOptions};
+use pyprobe::process::{MemoryReader, SnapshotReader};
+use pyprobe::profile::{AggregateOptions, Profile};
+use pyprobe::python::{Interpreter, InterpreterRecord, OsThreads, Walker};
+use pyprobe::stack::ThreadStack;
+use pyprobe::Result;
+
+/// One fixture per frame-walk family: (family, interpreter label).
+const FAMILIES: &[(&str, &str)] = &[
+    ("2.7", "pyenv-2.7.18"),
+    ("3.9", "pyenv-3.9.18"),
+    ("3.11", "pyenv-3.11.7"),
+    ("3.12", "pyenv-3.12.1"),
+    ("3.13", "debian-3.13"),
+    ("3.14", "debian-3.14"),
+];
+
+/// The scenes recorded per family: the two-thread `stack_shape.py` and the 100-frame stack.
+const SCENES: &[(&str, &str)] = &[("shape", ""), ("deep100", "deep_100/")];
+
+/// Samples aggregated in the profile benches.
+const PROFILE_SAMPLES: usize = 1000;
+
+/// Counts what a sample asks of the reader. `syscalls` is what a live reader pays for: one
+/// `process_vm_readv` per `read_into` or `read_batch`.
+struct Counting<R> {
+    inner: R,
+    syscalls: Cell<u64>,
+    regions: Cell<u64>,
+    bytes: Cell<u64>,
+}
+
+impl<R> Counting<R> {
+    fn new(inner: R) -> Self {
+        Counting {
+            inner,
+            syscalls: Cell::new(0),
+            regions: Cell::new(0),
+            bytes: Cell::new(0),
+        }
+    }
+
+    fn take(&self) -> (u64, u64, u64) {
+        (
+            self.syscalls.replace(0),
+            self.regions.replace(0),
+            self.bytes.replace(0),
+        )
+    }
+}
+
+impl<R: MemoryReader> MemoryReader for Counting<R> {
+    fn read_into(&self, addr: u64, buf: &mut [u8]) -> Result<()> {
+        self.syscalls.set(self.syscalls.get() + 1);
+        self.regions.set(self.regions.get() + 1);
+        self.bytes.set(self.bytes.get() + buf.len() as u64);
+        self.inner.read_into(addr, buf)
+    }
+
+    fn read_batch(&self, requests: &mut [(u64, &mut [u8])]) -> Result<()> {
+        self.syscalls.set(self.syscalls.get() + 1);
+        self.regions.set(self.regions.get() + requests.len() as u64);
+        let bytes: usize = requests.iter().map(|(_, b)| b.len()).sum();
+        self.bytes.set(self.bytes.get() + bytes as u64);
+        self.inner.read_batch(requests)
+    }
+}
+
+/// A snapshot fixture and what its metadata says.
+struct Fixture {
+    name: String,
+    snap: SnapshotReader,
+    record: InterpreterRecord,
+    os: OsThreads,
+    stacks: Vec<ThreadStack>,
+}
+
+fn load(rel: &str) -> Fixture {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/snapshots")
+        .join(format!("{rel}.snap"));
+    let snap = SnapshotReader::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let meta = snap.metadata().clone();
+    Fixture {
+        name: rel.to_string(),
+        record: serde_json::from_value(meta["interpreter"].clone()).expect("interpreter"),
+        os: serde_json::from_value(meta["os_threads"].clone()).expect("os_threads"),
+        stacks: serde_json::from_value(meta["stacks"].clone()).expect("stacks"),
+        snap,
+    }
+}
+
+impl Fixture {
+    /// A walker that has taken one sample already (code cache and thread names warm).
+    fn warm_walker(&self) -> Walker<Counting<SnapshotReader>> {
+        let interp = Interpreter::from_record(&self.record, &self.snap).expect("from_record");
+        let mut w = Walker::new(Counting::new(self.snap.clone()), interp);
+        let first = w.sample(&self.os).expect("first sample");
+        assert_eq!(first, self.stacks, "{}: replay differs", self.name);
+        w.reader().take();
+        w
+    }
+
+    fn frames(&self) -> usize {
+        self.stacks.iter().map(|s| s.frames.len()).sum()
+    }
+}
+
+/// Reads per sample, cold (first sample) and warm, for every fixture: what a live sample costs.
+fn print_read_counts() {
+    eprintln!(
+        "\n{:<28} {:>6} {:>7} | {:>9} {:>8} {:>9} | {:>9} {:>8} {:>9}",
+        "fixture",
+        "frames",
+        "threads",
+        "cold:read",
+        "regions",
+        "bytes",
+        "warm:read",
+        "regions",
+        "bytes"
+    );
+    let mut all: Vec<String> = Vec::new();
+    for (_, dir) in SCENES {
+        let entries = std::fs::read_dir(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/snapshots")
+                .join(dir),
+        )
+        .expect("fixture dir");
+        let mut names: Vec<String> = entries
+            .filter_map(|e| {
+                let n = e.ok()?.file_name().into_string().ok()?;
+                Some(format!("{dir}{}", n.strip_suffix(".snap")?))
+            })
+            .collect();
+        names.sort();
+        all.extend(names);
+    }
+    for name in all {
+        let fx = load(&name);
+        let interp = Interpreter::from_record(&fx.record, &fx.snap).expect("from_record");
+        let mut w = Walker::new(Counting::new(fx.snap.clone()), interp);
+        w.sample(&fx.os).expect("cold sample");
+        let cold = w.reader().take();
+        w.sample(&fx.os).expect("warm sample");
+        let warm = w.reader().take();
+        eprintln!(
+            "{:<28} {:>6} {:>7} | {:>9} {:>8} {:>9} | {:>9} {:>8} {:>9}",
+            name,
+            fx.frames(),
+            fx.stacks.len(),
+            cold.0,
+            cold.1,
+            cold.2,
+            warm.0,
+            warm.1,
+            warm.2
+        );
+    }
+    eprintln!("(read = one process_vm_readv live; regions = iovecs; bytes copied)\n");
+}
+
+fn sample(c: &mut Criterion) {
+    print_read_counts();
+    let mut group = c.benchmark_group("sample");
+    group
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    for (scene, dir) in SCENES {
+        for (family, label) in FAMILIES {
+            let fx = load(&format!("{dir}{label}"));
+            let mut w = fx.warm_walker();
+            group.bench_function(format!("{family}/{scene}"), |b| {
+                b.iter(|| black_box(w.sample(&fx.os).expect("sample")))
+            });
+        }
+    }
+    group.finish();
+}
+
+/// Samples from every fixture, round-robin: stacks of several versions, files and threads.
+fn sample_mix() -> Vec<Vec<ThreadStack>> {
+    let mut out = Vec::new();
+    for (_, dir) in SCENES {
+        for (_, label) in FAMILIES {
+            out.push(load(&format!("{dir}{label}")).stacks);
+        }
+    }
+    out
+}
+
+fn build_profile(mix: &[Vec<ThreadStack>], n: usize) -> Profile {
+    let opts = AggregateOptions {
+        include_idle: true,
+        per_thread: true,
+        ..Default::default()
+    };
+    let mut p = Profile::new("bench", Duration::from_millis(10));
+    for stacks in mix.iter().cycle().take(n) {
+        p.add_sample(stacks, &opts);
+    }
+    p
+}
+
+fn profile(c: &mut Criterion) {
+    let mix = sample_mix();
+    let mut group = c.benchmark_group("profile");
+    group
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    group.bench_function(format!("aggregate_{PROFILE_SAMPLES}"), |b| {
+        b.iter(|| black_box(build_profile(&mix, PROFILE_SAMPLES)))
+    });
+    let profile = build_profile(&mix, PROFILE_SAMPLES);
+    let opts = OutputOptions {
+        per_thread: true,
+        show_line_numbers: true,
+        ..OutputOptions::default()
+    };
+    for format in [Format::Collapsed, Format::Flamegraph] {
+        let writer = writer_for(format);
+        let mut out = Vec::with_capacity(1 << 20);
+        group.bench_function(format!("render_{format}"), |b| {
+            b.iter(|| {
+                out.clear();
+                writer.write(&profile, &opts, &mut out).expect("render");
+                black_box(out.len())
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, sample, profile);
+criterion_main!(benches);
