@@ -89,7 +89,7 @@ pub fn write_text(
         }
         for f in &t.frames {
             let file = if full_filenames {
-                f.filename.as_str()
+                &f.filename
             } else {
                 short_filename(&f.filename)
             };

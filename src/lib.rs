@@ -11,6 +11,7 @@
 pub mod cli;
 pub mod dump;
 pub mod error;
+pub mod fast_hash;
 pub mod memory;
 pub mod output;
 pub mod process;

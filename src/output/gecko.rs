@@ -200,7 +200,7 @@ impl<'a> ThreadBuilder<'a> {
         })?;
         let line = (self.opts.show_line_numbers && f.line != 0).then_some(f.line);
         let location = match (f.filename.is_empty(), line) {
-            (true, _) => f.name.clone(),
+            (true, _) => f.name.to_string(),
             (false, Some(line)) => format!("{} ({}:{line})", f.name, f.filename),
             (false, None) => format!("{} ({})", f.name, f.filename),
         };

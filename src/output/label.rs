@@ -76,7 +76,7 @@ fn is_python_version_dir(seg: &str) -> bool {
 pub fn frame_label(frame: &Frame, opts: &OutputOptions) -> String {
     let file = short_filename(&frame.filename);
     if file.is_empty() {
-        frame.name.clone()
+        frame.name.to_string()
     } else if opts.show_line_numbers && frame.line != 0 {
         format!("{} ({}:{})", frame.name, file, frame.line)
     } else {

@@ -110,7 +110,7 @@ pub fn build(profile: &Profile, opts: &OutputOptions) -> anyhow::Result<proto::P
             return Ok(id);
         }
         let function_id = *function_ids
-            .entry((frame.name.as_str(), frame.filename.as_str()))
+            .entry((&*frame.name, &*frame.filename))
             .or_insert_with(|| {
                 let id = functions.len() as u64 + 1;
                 let name = strings.get(&frame.name);

@@ -106,7 +106,7 @@ pub(crate) fn build(profile: &Profile, opts: &OutputOptions) -> anyhow::Result<S
         .map(|f| {
             let frame = SpeedscopeFrame {
                 name: frame_label(f, opts),
-                file: (!f.filename.is_empty()).then(|| f.filename.clone()),
+                file: (!f.filename.is_empty()).then(|| f.filename.to_string()),
                 line: (opts.show_line_numbers && f.line != 0).then_some(f.line),
             };
             *index.entry(frame).or_insert_with_key(|frame| {

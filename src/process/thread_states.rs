@@ -113,7 +113,13 @@ mod tests {
         });
         let tid = ready_rx.recv().unwrap();
         states.relist_soon();
-        let during = states.read().unwrap();
+        // The thread reaches its blocking recv() just after sending: wait (bounded) until it sleeps.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let mut during = states.read().unwrap();
+        while during.get(&tid) != Some(&'S') && std::time::Instant::now() < deadline {
+            std::thread::yield_now();
+            during = states.read().unwrap();
+        }
         assert_eq!(
             during.get(&tid),
             Some(&'S'),

@@ -5,6 +5,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use crate::fast_hash::FastMap;
 use crate::memory::MemoryDetails;
 use crate::stack::{Frame, ThreadStack};
 
@@ -15,6 +18,9 @@ pub mod timeline;
 pub use memory::MemoryTimeline;
 pub use summary::MemorySummary;
 pub use timeline::Timeline;
+
+/// (name pointer, file name pointer, line) of a frame whose strings are shared `Arc`s.
+type FramePointers = (usize, usize, u32);
 
 /// A stack: (thread index, frame ids outermost first).
 pub type StackKey = (usize, Vec<FrameId>);
@@ -135,10 +141,14 @@ pub struct Profile {
     pub timeline: Timeline,
     /// Every stack seen, by id (the ids the timeline and the peak use).
     pub stack_keys: Vec<StackKey>,
-    stack_ids: HashMap<StackKey, u32>,
+    stack_ids: FastMap<StackKey, u32>,
     /// Stacks charged for memory at the previous reading, and that reading.
     previous: Option<(Vec<u32>, u64)>,
     frame_index: HashMap<Frame, FrameId>,
+    /// Fast path of [`Profile::intern_frame`]: frames from the walker share their name and file
+    /// `Arc`s, so (pointer, pointer, line) identifies them without hashing strings. The `Arc`s
+    /// are kept here so the pointers stay unique.
+    frame_by_ptr: FastMap<FramePointers, (FrameId, Arc<str>, Arc<str>)>,
     thread_index: HashMap<u64, usize>,
 }
 
@@ -167,12 +177,25 @@ impl Profile {
 
     /// Intern a frame.
     pub fn intern_frame(&mut self, frame: &Frame) -> FrameId {
-        if let Some(&id) = self.frame_index.get(frame) {
+        let ptrs = (
+            Arc::as_ptr(&frame.name) as *const u8 as usize,
+            Arc::as_ptr(&frame.filename) as *const u8 as usize,
+            frame.line,
+        );
+        if let Some(&(id, _, _)) = self.frame_by_ptr.get(&ptrs) {
             return id;
         }
-        let id = self.frames.len() as FrameId;
-        self.frames.push(frame.clone());
-        self.frame_index.insert(frame.clone(), id);
+        let id = match self.frame_index.get(frame) {
+            Some(&id) => id,
+            None => {
+                let id = self.frames.len() as FrameId;
+                self.frames.push(frame.clone());
+                self.frame_index.insert(frame.clone(), id);
+                id
+            }
+        };
+        self.frame_by_ptr
+            .insert(ptrs, (id, frame.name.clone(), frame.filename.clone()));
         id
     }
 
@@ -276,11 +299,12 @@ impl Profile {
     /// Apply `change` to a stack's totals and to its weights in the time bucket of `at`.
     fn update(&mut self, id: u32, at: Duration, change: impl Fn(&mut Weights)) {
         change(self.timeline.bucket_at(at).stacks.entry(id).or_default());
-        change(
-            self.stacks
-                .entry(self.stack_keys[id as usize].clone())
-                .or_default(),
-        );
+        // Look up before inserting: cloning the key (a Vec) on every sample is the costly part.
+        let key = &self.stack_keys[id as usize];
+        match self.stacks.get_mut(key) {
+            Some(total) => change(total),
+            None => change(self.stacks.entry(key.clone()).or_default()),
+        }
     }
 
     fn intern_stack(&mut self, stack: &ThreadStack, opts: &AggregateOptions) -> u32 {

@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use python_versions::Layout;
 
+use crate::fast_hash::FastMap;
+
 use super::linetable::{line_for, LineTableFormat};
 use super::objects::{Objects, MAX_BYTES};
 use crate::error::{Error, Result};
@@ -20,9 +22,9 @@ const MAX_CACHED: usize = 100_000;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct CodeInfo {
     /// Function name (`co_qualname` on 3.11+, `co_name` before).
-    pub(crate) name: String,
+    pub(crate) name: Arc<str>,
     /// `co_filename`.
-    pub(crate) filename: String,
+    pub(crate) filename: Arc<str>,
     /// `co_firstlineno`.
     pub(crate) first_line: i32,
     /// The raw line table.
@@ -50,6 +52,10 @@ pub(crate) struct CodeCache {
     format: LineTableFormat,
     /// Bytes of a code object's head that hold every field we fingerprint.
     head_len: usize,
+    /// (code info pointer, bytecode offset) → line: decoding a line table on every sample is
+    /// the walk's largest CPU cost otherwise. Cleared whenever an entry is replaced, so a
+    /// pointer is never reused for another code object while its lines are here.
+    lines: FastMap<(usize, u64), u32>,
     hits: u64,
     misses: u64,
 }
@@ -76,6 +82,7 @@ impl CodeCache {
             code_types: HashMap::new(),
             format: LineTableFormat::for_version(layout.version.0, layout.version.1),
             head_len,
+            lines: FastMap::default(),
             hits: 0,
             misses: 0,
         }
@@ -109,6 +116,7 @@ impl CodeCache {
         }
         if self.entries.len() > MAX_CACHED {
             self.entries.clear();
+            self.lines.clear();
         }
         let objects = Objects { layout };
         let mut resolved: HashMap<u64, Option<Arc<CodeInfo>>> =
@@ -128,13 +136,15 @@ impl CodeCache {
             }
             self.misses += 1;
             let info = Arc::new(CodeInfo {
-                name: objects.read_str(r, fp.name)?,
-                filename: objects.read_str(r, fp.filename)?,
+                name: objects.read_str(r, fp.name)?.into(),
+                filename: objects.read_str(r, fp.filename)?.into(),
                 first_line: fp.first_line,
                 line_table: objects.read_bytes(r, fp.linetable, MAX_BYTES)?,
                 fingerprint: fp,
             });
-            self.entries.insert(*addr, info.clone());
+            if self.entries.insert(*addr, info.clone()).is_some() {
+                self.lines.clear();
+            }
             resolved.insert(*addr, Some(info));
         }
         Ok(addrs
@@ -144,8 +154,17 @@ impl CodeCache {
     }
 
     /// The source line at byte offset `addr` of a code object's bytecode.
-    pub(crate) fn line(&self, info: &CodeInfo, addr: u64) -> u32 {
-        line_for(self.format, &info.line_table, info.first_line, addr).unwrap_or(0)
+    pub(crate) fn line(&mut self, info: &Arc<CodeInfo>, addr: u64) -> u32 {
+        let key = (Arc::as_ptr(info) as usize, addr);
+        if let Some(&line) = self.lines.get(&key) {
+            return line;
+        }
+        let line = line_for(self.format, &info.line_table, info.first_line, addr).unwrap_or(0);
+        if self.lines.len() >= 1 << 20 {
+            self.lines.clear();
+        }
+        self.lines.insert(key, line);
+        line
     }
 
     fn fingerprint(&self, layout: &Layout, head: &[u8]) -> Result<Fingerprint> {

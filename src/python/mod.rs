@@ -4,6 +4,7 @@ mod debug_offsets;
 mod discovery;
 mod linetable;
 mod objects;
+mod regions;
 mod replay;
 mod threads;
 mod version;

@@ -4,15 +4,17 @@
 //! Reads per sample are kept few: one batched read for the thread list head and the GIL, one read
 //! per thread state, one read per *heap* frame (≤3.10), whole data-stack chunks for 3.11+ frames,
 //! and one batched read of the code objects' heads.
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use python_versions::Layout;
 
 use super::code::CodeCache;
 use super::objects::{field, Objects};
+use super::regions::Regions;
 use super::threads::{NativeIds, ThreadNames};
 use super::Interpreter;
 use crate::error::{Error, Result};
+use crate::fast_hash::FastSet;
 use crate::process::{u64_at, MemoryReader, ReadExt};
 use crate::stack::{Frame, ThreadStack};
 
@@ -20,12 +22,6 @@ use crate::stack::{Frame, ThreadStack};
 const MAX_THREADS: usize = 4096;
 /// Most frames walked in one thread; deeper stacks are cut and marked.
 pub const MAX_FRAMES: usize = 16_384;
-/// The smallest data-stack chunk CPython allocates (`DATA_STACK_CHUNK_SIZE`, 16 KiB):
-/// reading this much from a chunk's start is always inside the chunk.
-/// https://github.com/python/cpython/blob/v3.11.7/Python/pystate.c
-const CHUNK_MIN: usize = 16 * 1024;
-/// Largest chunk copied whole.
-const CHUNK_MAX: u64 = 8 * 1024 * 1024;
 
 /// Tries per sample before a torn read counts as an error.
 const ATTEMPTS: u32 = 3;
@@ -70,6 +66,8 @@ pub struct Walker<R> {
     names: ThreadNames,
     native_ids: NativeIds,
     gil_addr: Option<u64>,
+    /// Buffers recycled across samples (chunk copies, frame windows).
+    pool: Vec<Vec<u8>>,
 }
 
 impl<R: MemoryReader> Walker<R> {
@@ -82,6 +80,7 @@ impl<R: MemoryReader> Walker<R> {
             names: ThreadNames::default(),
             native_ids: NativeIds::default(),
             gil_addr: None,
+            pool: Vec::new(),
         }
     }
 
@@ -117,7 +116,7 @@ impl<R: MemoryReader> Walker<R> {
         let layout = self.interp.layout;
         let (first_tstate, gil_holder) = self.thread_head_and_gil(&layout)?;
         let mut raw = Vec::new();
-        let mut seen = HashSet::new();
+        let mut seen = FastSet::default();
         let mut tstate = first_tstate;
         while tstate != 0 {
             if raw.len() >= MAX_THREADS || !seen.insert(tstate) {
@@ -214,41 +213,56 @@ impl<R: MemoryReader> Walker<R> {
         ))
     }
 
-    /// ≤3.10: `PyFrameObject`s on the heap, linked by `f_back`; one read each.
+    /// ≤3.10: `PyFrameObject`s on the heap, linked by `f_back`. Neighbouring frames are
+    /// usually adjacent in memory, so each read copies a window that serves several of them.
     /// https://github.com/python/cpython/blob/v3.10.13/Include/cpython/frameobject.h
     fn heap_frames(&mut self, l: &Layout, mut frame: u64) -> Result<(Vec<RawFrame>, bool)> {
         let mut out = Vec::new();
-        let mut seen = HashSet::new();
+        let mut seen = FastSet::default();
         let units = if self.interp.layout.version == (3, 10) {
             2
         } else {
             1
         };
-        let mut buf = vec![0u8; l.frame_size as usize];
-        while frame != 0 {
+        let size = l.frame_size as usize;
+        let mut regions = Regions::new(std::mem::take(&mut self.pool), 0);
+        let result = loop {
+            if frame == 0 {
+                break Ok(false);
+            }
             if out.len() >= MAX_FRAMES {
-                return Ok((out, true));
+                break Ok(true);
             }
             if !seen.insert(frame) {
-                return Err(Error::invalid("frame chain is cyclic"));
+                break Err(Error::invalid("frame chain is cyclic"));
             }
-            self.reader.read_into(frame, &mut buf)?;
-            let lasti = crate::process::i32_at(&buf, l.frame_lasti)?;
-            let code = u64_at(&buf, l.frame_code)?;
-            frame = u64_at(&buf, l.frame_back)?;
-            if !plausible_pointer(code) || !plausible_pointer(frame) {
-                return Err(Error::invalid("torn frame: implausible pointer"));
+            let buf = match regions.window(&self.reader, frame, size) {
+                Ok(buf) => buf,
+                Err(e) => break Err(e),
+            };
+            let (lasti, code, back) = match (
+                crate::process::i32_at(buf, l.frame_lasti),
+                u64_at(buf, l.frame_code),
+                u64_at(buf, l.frame_back),
+            ) {
+                (Ok(a), Ok(b), Ok(c)) => (a, b, c),
+                _ => break Err(Error::invalid("frame outside its read")),
+            };
+            if !plausible_pointer(code) || !plausible_pointer(back) {
+                break Err(Error::invalid("torn frame: implausible pointer"));
             }
             out.push(RawFrame {
                 code,
                 offset: u64::try_from(lasti).unwrap_or(0) * units,
             });
-        }
-        Ok((out, false))
+            frame = back;
+        };
+        self.pool = regions.into_pool();
+        result.map(|truncated| (out, truncated))
     }
 
     /// 3.11+: `_PyInterpreterFrame`s, mostly inside the thread's data-stack chunks, which are read
-    /// whole; frames elsewhere (generators, coroutines) are read one by one.
+    /// whole; frames elsewhere (generators, coroutines) are read through windows.
     /// https://github.com/python/cpython/blob/v3.13.0/Include/internal/pycore_frame.h
     fn interpreter_frames(
         &mut self,
@@ -256,30 +270,36 @@ impl<R: MemoryReader> Walker<R> {
         mut frame: u64,
         chunk: u64,
     ) -> Result<(Vec<RawFrame>, bool)> {
-        let mut chunks = Chunks {
-            next: chunk,
-            loaded: Vec::new(),
-        };
+        let mut regions = Regions::new(std::mem::take(&mut self.pool), chunk);
         let mut out = Vec::new();
-        let mut seen = HashSet::new();
+        let result = self.walk_interpreter_frames(l, &mut frame, &mut regions, &mut out);
+        self.pool = regions.into_pool();
+        result.map(|truncated| (out, truncated))
+    }
+
+    fn walk_interpreter_frames(
+        &self,
+        l: &Layout,
+        frame: &mut u64,
+        regions: &mut Regions,
+        out: &mut Vec<RawFrame>,
+    ) -> Result<bool> {
+        let mut seen = FastSet::default();
         let size = l.iframe_size as usize;
         let tag_mask = !(l.stackref_tag_bits.max(0) as u64);
-        let mut direct = vec![0u8; size];
         let mut steps = 0;
-        while frame != 0 {
+        while *frame != 0 {
             steps += 1;
             if steps > MAX_FRAMES {
-                return Ok((out, true));
+                return Ok(true);
             }
-            if !seen.insert(frame) {
+            if !seen.insert(*frame) {
                 return Err(Error::invalid("frame chain is cyclic"));
             }
-            let bytes: &[u8] = match chunks.find(&self.reader, l, frame, size)? {
-                Some(slice) => slice,
-                None => {
-                    self.reader.read_into(frame, &mut direct)?;
-                    &direct
-                }
+            let bytes: &[u8] = if regions.in_chunks(&self.reader, l, *frame, size)?.is_some() {
+                regions.get(*frame, size).expect("in a chunk")
+            } else {
+                regions.window(&self.reader, *frame, size)?
             };
             let previous = u64_at(bytes, l.iframe_previous)?;
             let code = u64_at(bytes, l.iframe_code)? & tag_mask;
@@ -302,9 +322,9 @@ impl<R: MemoryReader> Walker<R> {
                     offset: instr.saturating_sub(base),
                 });
             }
-            frame = previous;
+            *frame = previous;
         }
-        Ok((out, false))
+        Ok(false)
     }
 
     /// Turn raw threads into stacks: resolve code objects (one batched read), names, ids, status.
@@ -340,7 +360,7 @@ impl<R: MemoryReader> Walker<R> {
             if t.truncated {
                 frames.push(Frame {
                     name: "<truncated stack>".into(),
-                    filename: String::new(),
+                    filename: "".into(),
                     line: 0,
                 });
             }
@@ -366,51 +386,5 @@ impl<R: MemoryReader> Walker<R> {
             });
         }
         Ok(stacks)
-    }
-}
-
-/// The data-stack chunks of one thread, read lazily, newest first.
-struct Chunks {
-    /// Next chunk to load (0 when all are loaded).
-    next: u64,
-    loaded: Vec<(u64, Vec<u8>)>,
-}
-
-impl Chunks {
-    /// The `size` bytes at `addr` if they lie in one of the thread's chunks.
-    fn find<R: MemoryReader>(
-        &mut self,
-        r: &R,
-        l: &Layout,
-        addr: u64,
-        size: usize,
-    ) -> Result<Option<&[u8]>> {
-        loop {
-            if let Some(i) = self.loaded.iter().position(|(start, data)| {
-                // `checked_add`: a garbage frame pointer near the top of the address space.
-                addr >= *start
-                    && addr
-                        .checked_add(size as u64)
-                        .is_some_and(|end| end <= start + data.len() as u64)
-            }) {
-                let (start, data) = &self.loaded[i];
-                let off = (addr - start) as usize;
-                return Ok(Some(&data[off..off + size]));
-            }
-            if self.next == 0 || self.loaded.len() >= 1024 {
-                return Ok(None);
-            }
-            let chunk = self.next;
-            let mut data = vec![0u8; CHUNK_MIN];
-            r.read_into(chunk, &mut data)?;
-            let previous = u64_at(&data, l.chunk_previous)?;
-            let total = u64_at(&data, l.chunk_size)?;
-            if total > CHUNK_MIN as u64 && total <= CHUNK_MAX {
-                data.resize(total as usize, 0);
-                r.read_into(chunk + CHUNK_MIN as u64, &mut data[CHUNK_MIN..])?;
-            }
-            self.next = previous;
-            self.loaded.push((chunk, data));
-        }
     }
 }

@@ -139,8 +139,8 @@ pub(crate) fn current_of(stacks: &[ThreadStack], pid: i32) -> Current {
         Some(s) => {
             let f = &s.frames[0];
             Current::Function {
-                name: f.name.clone(),
-                filename: f.filename.clone(),
+                name: f.name.to_string(),
+                filename: f.filename.to_string(),
                 line: f.line,
                 idle: !s.active,
             }

@@ -378,10 +378,10 @@ impl Stats {
                     Aggregation::Lines => f.line,
                     Aggregation::Functions => 0,
                 };
-                let key = (f.name.as_str(), f.filename.as_str(), line);
+                let key = (&*f.name, &*f.filename, line);
                 let row = rows.entry(key).or_insert_with(|| FunctionRow {
-                    name: f.name.clone(),
-                    filename: f.filename.clone(),
+                    name: f.name.to_string(),
+                    filename: f.filename.to_string(),
                     line: f.line,
                     own: 0,
                     total: 0,

@@ -101,18 +101,14 @@ impl Scene {
             .iter()
             .find(|t| t.name.as_deref() == Some("MainThread"))
             .ok_or("no MainThread")?;
-        let frames: Vec<(&str, u32)> = main
-            .frames
-            .iter()
-            .map(|f| (f.name.as_str(), f.line))
-            .collect();
+        let frames: Vec<(&str, u32)> = main.frames.iter().map(|f| (&*f.name, f.line)).collect();
         let module_ok = |f: Option<&(&str, u32)>| f.is_some_and(|f| f.0 == "<module>");
         let ok = if self.script == SHAPE.script {
             let worker = stacks
                 .iter()
                 .find(|t| t.name.as_deref() == Some("busy-worker"));
             let worker_ok = worker.is_some_and(|w| {
-                w.frames.first().map(|f| f.name.as_str()) == Some("spin")
+                w.frames.first().map(|f| &*f.name) == Some("spin")
                     && w.frames[0].line >= line_of(self.script, "LINE_SPIN") - 1
             });
             frames.len() == 3

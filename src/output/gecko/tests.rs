@@ -124,7 +124,7 @@ fn check_thread(t: &Value, categories: &[Value], end_ms: f64) -> ParsedThread {
 /// The location string the writer gives a frame (with line numbers on).
 fn location(f: &crate::stack::Frame) -> String {
     match (f.filename.is_empty(), f.line) {
-        (true, _) => f.name.clone(),
+        (true, _) => f.name.to_string(),
         (false, 0) => format!("{} ({})", f.name, f.filename),
         (false, line) => format!("{} ({}:{line})", f.name, f.filename),
     }
@@ -294,7 +294,7 @@ fn thread_without_main_name_and_hand_built_profile() {
     }
     let f = p.intern_frame(&crate::stack::Frame {
         name: "f".into(),
-        filename: String::new(),
+        filename: "".into(),
         line: 3,
     });
     let g = p.intern_frame(&crate::stack::Frame {

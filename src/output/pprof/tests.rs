@@ -212,7 +212,11 @@ fn round_trip_keeps_totals_frames_and_labels() {
             .iter()
             .map(|&id| {
                 let f = &p.frames[id as usize];
-                (f.name.clone(), f.filename.clone(), i64::from(f.line))
+                (
+                    f.name.to_string(),
+                    f.filename.to_string(),
+                    i64::from(f.line),
+                )
             })
             .collect();
         let name = t.name.clone().unwrap_or_else(|| t.label());

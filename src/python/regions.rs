@@ -1,0 +1,196 @@
+//! Copies of target memory taken during one walk, so that frames which sit next to each other
+//! cost one read between them rather than one each.
+//!
+//! - 3.11+: a thread's data-stack chunks (`_PyStackChunk`, 16 KiB or more) hold most of its
+//!   frames; each chunk is copied whole, newest first, as the walk reaches it.
+//! - ≤3.10: frame objects are separate heap objects, but a recursion allocates them one after
+//!   the other (inner frames at higher addresses), so a window ending at the frame just read
+//!   usually holds the next several `f_back` frames too.
+//!
+//! Buffers are recycled across samples (see [`Regions::into_pool`]): no allocation per sample.
+use python_versions::Layout;
+
+use crate::error::Result;
+use crate::process::{u64_at, MemoryReader};
+
+/// The smallest data-stack chunk CPython allocates (`DATA_STACK_CHUNK_SIZE`, 16 KiB): reading
+/// this much from a chunk's start is always inside the chunk.
+/// https://github.com/python/cpython/blob/v3.11.7/Python/pystate.c
+pub(crate) const CHUNK_MIN: usize = 16 * 1024;
+/// Largest chunk copied whole.
+const CHUNK_MAX: u64 = 8 * 1024 * 1024;
+/// Bytes read around a heap frame (≤3.10), ending at the frame's end.
+pub(crate) const FRAME_WINDOW: usize = 16 * 1024;
+/// Most regions one walk keeps.
+const MAX_REGIONS: usize = 1024;
+
+/// Memory copied during one walk of one thread.
+#[derive(Debug, Default)]
+pub(crate) struct Regions {
+    /// (start address, bytes).
+    loaded: Vec<(u64, Vec<u8>)>,
+    /// Spare buffers from earlier samples.
+    pool: Vec<Vec<u8>>,
+    /// The next data-stack chunk to copy (0: none left).
+    next_chunk: u64,
+}
+
+impl Regions {
+    /// Start a walk, reusing `pool`'s buffers; `chunk` is the thread's newest data-stack chunk
+    /// (0 before 3.11).
+    pub(crate) fn new(pool: Vec<Vec<u8>>, chunk: u64) -> Self {
+        Regions {
+            loaded: Vec::new(),
+            pool,
+            next_chunk: chunk,
+        }
+    }
+
+    /// Give the buffers back for the next sample.
+    pub(crate) fn into_pool(mut self) -> Vec<Vec<u8>> {
+        self.pool.extend(self.loaded.drain(..).map(|(_, b)| b));
+        self.pool
+    }
+
+    fn buffer(&mut self, len: usize) -> Vec<u8> {
+        let mut b = self.pool.pop().unwrap_or_default();
+        b.clear();
+        b.resize(len, 0);
+        b
+    }
+
+    /// The `size` bytes at `addr`, if a copy already holds them.
+    pub(crate) fn get(&self, addr: u64, size: usize) -> Option<&[u8]> {
+        // `checked_add`: a garbage pointer near the top of the address space.
+        let end = addr.checked_add(size as u64)?;
+        self.loaded
+            .iter()
+            .find(|(start, data)| addr >= *start && end <= start + data.len() as u64)
+            .map(|(start, data)| {
+                let off = (addr - start) as usize;
+                &data[off..off + size]
+            })
+    }
+
+    /// 3.11+: the `size` bytes at `addr` from the thread's data-stack chunks, copying chunks
+    /// (newest first) until one holds them; `None` when no chunk does (a generator's frame).
+    pub(crate) fn in_chunks<R: MemoryReader>(
+        &mut self,
+        r: &R,
+        l: &Layout,
+        addr: u64,
+        size: usize,
+    ) -> Result<Option<&[u8]>> {
+        while self.get(addr, size).is_none() {
+            if self.next_chunk == 0 || self.loaded.len() >= MAX_REGIONS {
+                return Ok(None);
+            }
+            let chunk = self.next_chunk;
+            let mut data = self.buffer(CHUNK_MIN);
+            r.read_into(chunk, &mut data)?;
+            let previous = u64_at(&data, l.chunk_previous)?;
+            let total = u64_at(&data, l.chunk_size)?;
+            if total > CHUNK_MIN as u64 && total <= CHUNK_MAX {
+                data.resize(total as usize, 0);
+                r.read_into(chunk.wrapping_add(CHUNK_MIN as u64), &mut data[CHUNK_MIN..])?;
+            }
+            self.next_chunk = previous;
+            self.loaded.push((chunk, data));
+        }
+        Ok(self.get(addr, size))
+    }
+
+    /// ≤3.10 (and frames outside chunks): the `size` bytes at `addr`, from a copy when one
+    /// holds them, else by reading a window that ends at the frame's end — falling back to the
+    /// frame's own page, then to the frame alone, where the memory below is not mapped.
+    pub(crate) fn window<R: MemoryReader>(
+        &mut self,
+        r: &R,
+        addr: u64,
+        size: usize,
+    ) -> Result<&[u8]> {
+        if self.get(addr, size).is_none() {
+            let end = addr.wrapping_add(size as u64);
+            let page_start = addr & !0xfff;
+            let starts = [
+                end.saturating_sub(FRAME_WINDOW as u64),
+                page_start.min(addr),
+                addr,
+            ];
+            let mut last_err = None;
+            for start in starts {
+                let mut data = self.buffer((end.wrapping_sub(start)) as usize);
+                match r.read_into(start, &mut data) {
+                    Ok(()) => {
+                        if self.loaded.len() >= MAX_REGIONS {
+                            self.loaded.remove(0);
+                        }
+                        self.loaded.push((start, data));
+                        last_err = None;
+                        break;
+                    }
+                    Err(e) => {
+                        self.pool.push(data);
+                        last_err = Some(e);
+                    }
+                }
+            }
+            if let Some(e) = last_err {
+                return Err(e);
+            }
+        }
+        Ok(self.get(addr, size).expect("just loaded"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::process::SnapshotReader;
+
+    #[test]
+    fn one_window_serves_neighbouring_frames() {
+        let mut mem = SnapshotReader::new();
+        mem.insert(0x10000, &vec![7u8; 0x8000]);
+        let counting = Counting::new(&mem);
+        let mut regions = Regions::new(Vec::new(), 0);
+        for i in 0..20u64 {
+            let frame = 0x17000 - i * 464;
+            assert_eq!(regions.window(&counting, frame, 400).unwrap().len(), 400);
+        }
+        assert_eq!(
+            counting.reads(),
+            1,
+            "20 frames 464 bytes apart fit one 16 KiB window"
+        );
+        // Below the mapping: falls back to the frame's page, then the frame.
+        let mut regions = Regions::new(regions.into_pool(), 0);
+        assert!(regions.window(&counting, 0x10010, 64).is_ok());
+        assert!(regions.window(&counting, 0x0fff0, 64).is_err());
+    }
+
+    struct Counting<'a> {
+        inner: &'a SnapshotReader,
+        reads: std::cell::Cell<usize>,
+    }
+
+    impl<'a> Counting<'a> {
+        fn new(inner: &'a SnapshotReader) -> Self {
+            Counting {
+                inner,
+                reads: Default::default(),
+            }
+        }
+        fn reads(&self) -> usize {
+            self.reads.get()
+        }
+    }
+
+    impl MemoryReader for Counting<'_> {
+        fn read_into(&self, addr: u64, buf: &mut [u8]) -> Result<()> {
+            self.inner.read_into(addr, buf)?;
+            self.reads.set(self.reads.get() + 1);
+            Ok(())
+        }
+    }
+}
