@@ -126,7 +126,20 @@ impl Sampler {
                 }
                 // RSS first, then the stacks: both belong to this tick.
                 let rss = rss_reader.as_mut().and_then(|r| r.rss_bytes().ok());
-                let tick = match session.sample() {
+                // A bug in the walker must not lose the recording: a panic ends sampling like
+                // an error, and what was collected is still written.
+                let sampled =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| session.sample()));
+                let sampled = match sampled {
+                    Ok(result) => result,
+                    Err(panic) => {
+                        break StopReason::TooManyErrors(format!(
+                            "internal error: {}",
+                            panic_message(&panic)
+                        ))
+                    }
+                };
+                let tick = match sampled {
                     Ok(stacks) => {
                         consecutive_errors = 0;
                         Tick::Sample { at, stacks, rss }
@@ -174,6 +187,15 @@ impl Sampler {
             Err(panic) => std::panic::resume_unwind(panic),
         }
     }
+}
+
+/// The text of a panic payload.
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".to_string())
 }
 
 /// Sleep until `deadline`, waking early enough to notice `stop` within ~50 ms.

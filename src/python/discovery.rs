@@ -47,6 +47,29 @@ pub fn find_interpreter(target: &Target) -> Result<Interpreter> {
         candidates.push(Candidate { elf, mapped, bias });
     }
     let reader = target.reader();
+    let looks_like_python = |c: &Candidate| {
+        [
+            "_PyRuntime",
+            "interp_head",
+            "Py_Version",
+            "Py_Initialize",
+            "PyEval_EvalFrameEx",
+            "_PyThreadState_Current",
+        ]
+        .iter()
+        .any(|s| c.elf.find_symbol(s).is_some())
+    };
+    if !candidates.iter().any(looks_like_python) {
+        return Err(Error::NotPython {
+            pid: target.pid(),
+            detail: format!(
+                "its executable is {} and no libpython is loaded: there are no Python symbols to find. \
+                 If Python runs as a child of this process (a shell script, a launcher), give the \
+                 python process's own pid (`pgrep -a python`)",
+                target.exe().display()
+            ),
+        });
+    }
     let mut reasons = Vec::new();
     for c in &candidates {
         match find_in_binary(reader, &maps, c) {
