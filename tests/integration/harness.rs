@@ -1,9 +1,13 @@
 //! Shared test machinery: the interpreters of this machine, a guard that kills a spawned target
 //! on drop, and a "ready" handshake instead of sleeps.
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 /// One interpreter the tests must pass on.
 #[derive(Debug, Clone)]
@@ -142,6 +146,91 @@ impl Target {
             .unwrap_or('?')
     }
 
+    /// The scheduler state letter of every thread (`/proc/PID/task/*/stat`).
+    pub fn thread_states(&self) -> Vec<(u32, char)> {
+        let Ok(dir) = std::fs::read_dir(format!("/proc/{}/task", self.pid())) else {
+            return Vec::new();
+        };
+        let mut out: Vec<(u32, char)> = dir
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .filter_map(|tid: u32| {
+                let stat = std::fs::read_to_string(format!("/proc/{}/task/{tid}/stat", self.pid()))
+                    .ok()?;
+                Some((tid, stat.rsplit(')').next()?.trim().chars().next()?))
+            })
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
+    /// Why the target is not in a healthy, running state: some thread is stopped (`T`, `t`) or
+    /// it is still traced (`TracerPid` in /proc/PID/status). `None` when all is well.
+    pub fn stopped_or_traced(&self) -> Option<String> {
+        let stopped: Vec<_> = self
+            .thread_states()
+            .into_iter()
+            .filter(|(_, s)| matches!(s, 'T' | 't'))
+            .collect();
+        if !stopped.is_empty() {
+            return Some(format!("threads left stopped: {stopped:?}"));
+        }
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        let tracer = status
+            .lines()
+            .find_map(|l| l.strip_prefix("TracerPid:"))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default();
+        (tracer != "0").then(|| format!("still traced: TracerPid {tracer:?}"))
+    }
+
+    /// Send the target `signal` (e.g. `libc::SIGUSR1`).
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) has no memory effects; the pid is our own unreaped child.
+        let rc = unsafe { libc::kill(self.pid() as i32, signal) };
+        assert_eq!(rc, 0, "kill({}, {signal})", self.pid());
+    }
+
+    /// The next line the target prints (after "ready"), without its line end; an error if it
+    /// closed its stdout (exited).
+    pub fn read_line(&mut self) -> Result<String, String> {
+        let mut line = String::new();
+        match self.stdout.read_line(&mut line) {
+            Ok(n) if n > 0 => Ok(line.trim_end().to_string()),
+            Ok(_) => Err("the target closed its stdout".into()),
+            Err(e) => Err(format!("reading the target's stdout: {e}")),
+        }
+    }
+
+    /// CPU time used so far (utime + stime of /proc/PID/stat, in clock ticks).
+    pub fn cpu_ticks(&self) -> u64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
+        let fields: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
+        // After the comm field: state is field 3, utime 14 and stime 15 (1-based, proc(5)).
+        let field = |n: usize| fields.get(n - 3).and_then(|v| v.parse::<u64>().ok());
+        field(14).unwrap_or(0) + field(15).unwrap_or(0)
+    }
+
+    /// Whether the target uses CPU within `timeout` (for targets that burn CPU: proves it is
+    /// not stopped). Polls; bounded.
+    pub fn makes_progress(&self, timeout: Duration) -> bool {
+        let start = self.cpu_ticks();
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.cpu_ticks() > start {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        false
+    }
+
     /// Kill now and reap; the exit status.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -163,4 +252,169 @@ pub fn pyprobe() -> Command {
 /// Run pyprobe with `args`; the output.
 pub fn run_pyprobe(args: &[&str]) -> Output {
     pyprobe().args(args).output().expect("running pyprobe")
+}
+
+/// Run `test` on every interpreter, at most `max_parallel` at once, and return the failures as
+/// "label: message" lines, in interpreter order. A panic inside `test` (e.g. a target that never
+/// printed "ready") is a failure of that interpreter, not of the whole run.
+pub fn on_every_interpreter<F>(max_parallel: usize, test: F) -> Vec<String>
+where
+    F: Fn(&Interpreter) -> Result<(), String> + Sync,
+{
+    let all = interpreters();
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<(usize, String)>> = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..max_parallel.clamp(1, all.len()) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(py) = all.get(i) else { break };
+                let outcome = catch_unwind(AssertUnwindSafe(|| test(py)));
+                let failure = match outcome {
+                    Ok(Ok(())) => continue,
+                    Ok(Err(msg)) => msg,
+                    Err(panic) => {
+                        let msg = panic
+                            .downcast_ref::<String>()
+                            .cloned()
+                            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                            .unwrap_or_else(|| "panic".into());
+                        format!("panicked: {msg}")
+                    }
+                };
+                results
+                    .lock()
+                    .unwrap()
+                    .push((i, format!("{}: {failure}", py.label)));
+            });
+        }
+    });
+    let mut failures = results.into_inner().unwrap();
+    failures.sort();
+    failures.into_iter().map(|(_, f)| f).collect()
+}
+
+/// Fail with every message, one per line, if there are any.
+pub fn assert_no_failures(failures: &[String]) {
+    assert!(
+        failures.is_empty(),
+        "{} failure(s):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// A pyprobe started in the background. Its stdout and stderr are drained by threads, so it
+/// never blocks on a full pipe; it is killed and reaped on drop if still running.
+pub struct Running {
+    child: Child,
+    stdout: Option<JoinHandle<Vec<u8>>>,
+    stderr: Option<JoinHandle<Vec<u8>>>,
+    started: Instant,
+}
+
+/// A finished pyprobe.
+#[derive(Debug)]
+pub struct Finished {
+    /// Exit status.
+    pub status: ExitStatus,
+    /// Everything it printed on stdout.
+    pub stdout: String,
+    /// Everything it printed on stderr.
+    pub stderr: String,
+    /// Wall time from start to exit (measured by polling, to within ~5 ms).
+    pub elapsed: Duration,
+}
+
+/// Start pyprobe with `args` in the background.
+pub fn spawn_pyprobe(args: &[&str]) -> Running {
+    let mut child = pyprobe()
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting pyprobe");
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = r.read_to_end(&mut buf);
+            buf
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    Running {
+        child,
+        stdout: Some(stdout),
+        stderr: Some(stderr),
+        started: Instant::now(),
+    }
+}
+
+/// Run pyprobe with `args`; an error (and pyprobe killed) if it runs longer than `timeout`.
+pub fn run_pyprobe_within(args: &[&str], timeout: Duration) -> Result<Finished, String> {
+    spawn_pyprobe(args).finish(timeout)
+}
+
+impl Running {
+    /// How many threads it has now (0 once it exited). pyprobe starts its sampler thread only
+    /// once it has attached: more than one thread means it is sampling.
+    pub fn thread_count(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/task", self.child.id()))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+
+    /// Send it `signal` (e.g. `libc::SIGINT`).
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) has no memory effects; the pid is our own unreaped child.
+        let rc = unsafe { libc::kill(self.child.id() as i32, signal) };
+        assert_eq!(rc, 0, "kill({}, {signal})", self.child.id());
+    }
+
+    /// Wait for it to exit, at most `timeout` (polling; then it is killed and this is an error
+    /// that includes what it printed).
+    pub fn finish(mut self, timeout: Duration) -> Result<Finished, String> {
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => break Some(status),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5))
+                }
+                _ => break None,
+            }
+        };
+        let elapsed = self.started.elapsed();
+        if status.is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        let text = |h: Option<JoinHandle<Vec<u8>>>| {
+            String::from_utf8_lossy(&h.unwrap().join().unwrap_or_default()).into_owned()
+        };
+        let stdout = text(self.stdout.take());
+        let stderr = text(self.stderr.take());
+        match status {
+            Some(status) => Ok(Finished {
+                status,
+                stdout,
+                stderr,
+                elapsed,
+            }),
+            None => Err(format!(
+                "pyprobe still running after {timeout:?}, killed; stderr: {stderr}"
+            )),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
 }

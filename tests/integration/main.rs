@@ -1,3 +1,10 @@
 //! The one integration test binary: real interpreters, real processes.
 mod dump;
+mod dump_details;
+mod formats;
 mod harness;
+mod html_report;
+mod launch;
+mod record;
+mod snapshots;
+mod top;
