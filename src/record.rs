@@ -148,9 +148,22 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
                 .with_context(|| format!("could not start {program:?}"))?;
             let pid = spawned.id() as i32;
             child.0 = Some(spawned);
-            let session = Session::attach_when_ready(pid, config.pause, Duration::from_secs(10))
-                .with_context(|| format!("profiling {program:?} (pid {pid})"))?;
-            (session, pid)
+            match Session::attach_when_ready(pid, config.pause, Duration::from_secs(10)) {
+                Ok(session) => (session, pid),
+                Err(e) => {
+                    // A program that finished before its interpreter could be found: report its
+                    // status (and mirror it) rather than lose it behind an attach error.
+                    if let Some(mut c) = child.0.take() {
+                        if let Ok(Some(status)) = c.try_wait() {
+                            return finish_without_samples(config, argv, pid, status);
+                        }
+                        child.0 = Some(c);
+                    }
+                    return Err(
+                        anyhow::Error::new(e).context(format!("profiling {program:?} (pid {pid})"))
+                    );
+                }
+            }
         }
     };
     let output = config
@@ -235,6 +248,47 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
         clock,
         child_status,
         memory: MemorySummary::of(&profile),
+    })
+}
+
+/// A launched program exited before sampling could start: write an empty profile (so the
+/// output exists, saying why) and report the program's status.
+fn finish_without_samples(
+    config: &RecordConfig,
+    argv: &[String],
+    pid: i32,
+    status: ExitStatus,
+) -> anyhow::Result<RecordOutcome> {
+    eprintln!(
+        "pyprobe: the program exited ({status}) before its Python interpreter could be sampled"
+    );
+    let output = config
+        .output
+        .clone()
+        .unwrap_or_else(|| default_output(pid, config.format));
+    let profile = Profile::new(
+        argv.join(" "),
+        Duration::from_secs_f64(1.0 / config.rate_hz),
+    );
+    let opts = OutputOptions {
+        per_thread: config.aggregate.per_thread,
+        measure: config.measure,
+        ..Default::default()
+    };
+    write_file_atomic(&output, |w| {
+        writer_for(config.format).write(&profile, &opts, w)
+    })
+    .with_context(|| format!("writing {}", output.display()))?;
+    Ok(RecordOutcome {
+        output,
+        samples: 0,
+        errors: 0,
+        error_kinds: Vec::new(),
+        elapsed: Duration::ZERO,
+        stop: StopReason::TargetExited,
+        clock: ClockStats::default(),
+        child_status: Some(status),
+        memory: None,
     })
 }
 
