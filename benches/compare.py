@@ -95,8 +95,9 @@ def count_austin(path):
 
 
 def profile_cmd(tool, pid, rate, seconds, out):
-    if tool == "pyprobe":
-        return [PYPROBE, "record", "-p", str(pid), "-r", str(rate), "-d", str(seconds), "-f", "raw", "-o", out]
+    if tool in ("pyprobe", "pyprobe --blocking"):
+        extra = ["--blocking"] if tool.endswith("--blocking") else []
+        return [PYPROBE, "record", "-p", str(pid), "-r", str(rate), "-d", str(seconds), "-f", "raw", "-o", out] + extra
     if tool == "py-spy":
         # py-spy's --duration counts samples at the requested rate, not wall seconds.
         return [os.path.join(VENV, "bin", "py-spy"), "record", "-p", str(pid), "-r", str(rate),
@@ -214,7 +215,8 @@ def main():
     table("CPU per sample, 100-frame stack, 1 kHz, 3.11–3.14", *cpu_per_sample(tools, NEW, args.seconds))
     table("CPU per sample, 100-frame stack, 1 kHz, 3.6–3.10", *cpu_per_sample(tools, OLD, args.seconds))
     table("Sustained rate", *sustained_rate(tools, NEW[0][1], args.seconds))
-    table("Target slowdown", *slowdown(tools, NEW[0][1], args.seconds))
+    pause_modes = tools + (["pyprobe --blocking"] if "pyprobe" in tools else [])
+    table("Target slowdown", *slowdown(pause_modes, NEW[0][1], args.seconds))
     table("Attach", *attach_time(tools, NEW[0][1]))
     table("Profiler memory", *long_rss(tools, NEW[0][1], args.long_seconds))
 
