@@ -3,6 +3,7 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus};
 use std::sync::atomic::AtomicBool;
+use std::sync::mpsc::TryRecvError;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,6 +13,9 @@ use crate::output::{check_writable, write_file_atomic, writer_for, Format, Outpu
 use crate::profile::{AggregateOptions, Measure, MemorySummary, Profile};
 use crate::sampler::{ClockStats, Sampler, SamplerConfig, StopReason, Tick};
 use crate::session::{PauseMode, Session};
+
+/// How often the collector drains the sampler's channel.
+const COLLECT_EVERY: Duration = Duration::from_millis(5);
 
 /// What to sample.
 #[derive(Debug, Clone)]
@@ -81,6 +85,10 @@ impl RecordOutcome {
             StopReason::Duration => "duration reached".to_string(),
             StopReason::Interrupted => "interrupted".to_string(),
             StopReason::TargetExited => "target exited".to_string(),
+            StopReason::TargetExeced(exe) => format!(
+                "target exec'd {}: a new program, not profiled; attach again to profile it",
+                exe.display()
+            ),
             StopReason::TooManyErrors(e) => format!("stopped after repeated errors: {e}"),
         };
         let mut line = format!(
@@ -187,7 +195,29 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
     let mut last_progress = Instant::now();
     let mut errors = 0u64;
     let mut error_kinds: std::collections::BTreeMap<String, u64> = Default::default();
-    for tick in sampler.ticks.iter() {
+    // Drain without blocking, then sleep: a collector parked in recv() would have to be woken
+    // by the sampler on every sample, which costs the sampler more than the sample itself.
+    loop {
+        let tick = match sampler.ticks.try_recv() {
+            Ok(tick) => tick,
+            Err(TryRecvError::Disconnected) => break,
+            Err(TryRecvError::Empty) => {
+                if show_progress && last_progress.elapsed() > Duration::from_millis(250) {
+                    last_progress = Instant::now();
+                    let secs = started.elapsed().as_secs_f64();
+                    eprint!(
+                        "\rpyprobe: {} samples, {:.1} Hz, {} errors, {} missed, {:.1} s ",
+                        profile.sample_count,
+                        profile.sample_count as f64 / secs.max(1e-9),
+                        errors,
+                        sampler.missed(),
+                        secs
+                    );
+                }
+                std::thread::sleep(COLLECT_EVERY);
+                continue;
+            }
+        };
         match tick {
             Tick::Sample { at, stacks, rss } => {
                 profile.add_tick(at, &stacks, rss, &config.aggregate)
@@ -202,17 +232,6 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
                     eprintln!("pyprobe: sample failed: {error}");
                 }
             }
-        }
-        if show_progress && last_progress.elapsed() > Duration::from_millis(250) {
-            last_progress = Instant::now();
-            let secs = started.elapsed().as_secs_f64();
-            eprint!(
-                "\rpyprobe: {} samples, {:.1} Hz, {} errors, {:.1} s ",
-                profile.sample_count,
-                profile.sample_count as f64 / secs.max(1e-9),
-                errors,
-                secs
-            );
         }
     }
     if show_progress {

@@ -119,19 +119,19 @@ impl CodeCache {
             self.lines.clear();
         }
         let objects = Objects { layout };
-        let mut resolved: HashMap<u64, Option<Arc<CodeInfo>>> =
-            HashMap::with_capacity(unique.len());
+        // Parallel to `unique` (sorted): looked up by binary search below, no map per sample.
+        let mut resolved: Vec<Option<Arc<CodeInfo>>> = Vec::with_capacity(unique.len());
         for (addr, head) in unique.iter().zip(heads.chunks_exact(self.head_len)) {
             let fp = self.fingerprint(layout, head)?;
             if let Some(hit) = self.entries.get(addr) {
                 if hit.fingerprint == fp {
                     self.hits += 1;
-                    resolved.insert(*addr, Some(hit.clone()));
+                    resolved.push(Some(hit.clone()));
                     continue;
                 }
             }
             if !self.is_code_type(r, &objects, fp.ob_type)? {
-                resolved.insert(*addr, None);
+                resolved.push(None);
                 continue;
             }
             self.misses += 1;
@@ -145,11 +145,16 @@ impl CodeCache {
             if self.entries.insert(*addr, info.clone()).is_some() {
                 self.lines.clear();
             }
-            resolved.insert(*addr, Some(info));
+            resolved.push(Some(info));
         }
         Ok(addrs
             .iter()
-            .map(|a| resolved.get(a).cloned().flatten())
+            .map(|a| {
+                unique
+                    .binary_search(a)
+                    .ok()
+                    .and_then(|i| resolved[i].clone())
+            })
             .collect())
     }
 
