@@ -12,7 +12,10 @@ pub enum Error {
         pid: i32,
     },
     /// The process went away (or became a zombie) while we were reading it.
-    #[error("process {pid} has exited")]
+    #[error(
+        "process {pid} has exited (or is a zombie its parent has not reaped): there is nothing \
+         left to profile; check the pid (`pgrep -a python`)"
+    )]
     ProcessExited {
         /// The pid of the target.
         pid: i32,

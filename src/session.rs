@@ -29,7 +29,19 @@ impl Session {
     /// Attach to `pid` and find its interpreter.
     pub fn attach(pid: i32, pause: PauseMode) -> Result<Session> {
         let target = Target::open(pid)?;
-        let interp = find_interpreter(&target)?;
+        let interp = match find_interpreter(&target) {
+            Ok(interp) => interp,
+            // A process that exits while we look at it loses its maps and memory first: what
+            // looks like "not Python" or a bad read is then only its exit.
+            Err(
+                Error::NotPython { .. }
+                | Error::Read { .. }
+                | Error::Invalid(_)
+                | Error::Io { .. }
+                | Error::Binary { .. },
+            ) if !target.is_alive() => return Err(Error::ProcessExited { pid }),
+            Err(e) => return Err(e),
+        };
         Ok(Session::with_interpreter(target, interp, pause))
     }
 

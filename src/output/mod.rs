@@ -279,21 +279,44 @@ pub fn check_writable<P: AsRef<Path>>(path: P) -> anyhow::Result<()> {
     if fs::metadata(path).is_ok_and(|m| m.is_dir()) {
         bail!("cannot write {}: it is a directory", path.display());
     }
+    // The rename in `write_file_atomic` would replace a read-only file (it needs only the
+    // directory's permission): respect the file's own permission instead, as `>` does.
+    if fs::metadata(path).is_ok() && !writable_by_us(path) {
+        bail!(
+            "cannot write {}: the file exists and is read-only for you (remove it or choose \
+             another --output)",
+            path.display()
+        );
+    }
     let probe = sibling_temp_path(path, "check")?;
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&probe)
-        .with_context(|| {
-            format!(
-                "cannot write {}: directory {} is not writable",
-                path.display(),
-                dir.display()
-            )
-        })?;
+    // One line for the user: the OS error goes in the message, not in a "caused by" chain.
+    if let Err(e) = OpenOptions::new().write(true).create_new(true).open(&probe) {
+        bail!(
+            "cannot write {}: directory {} is not writable ({e}); choose another --output",
+            path.display(),
+            dir.display()
+        );
+    }
     fs::remove_file(&probe)
         .with_context(|| format!("cannot remove test file {}", probe.display()))?;
     Ok(())
+}
+
+/// Whether our effective user may write the existing file `path` (root may write any).
+fn writable_by_us(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: c_path is a valid NUL-terminated string that outlives the call.
+    unsafe {
+        libc::faccessat(
+            libc::AT_FDCWD,
+            c_path.as_ptr(),
+            libc::W_OK,
+            libc::AT_EACCESS,
+        ) == 0
+    }
 }
 
 #[cfg(test)]

@@ -18,7 +18,8 @@ pub fn permission_hint(pid: i32) -> String {
         if let Some(owner) = target_uid(pid) {
             if owner != euid {
                 hints.push(format!(
-                    "the target runs as uid {owner} and you are uid {euid}: only root can read it"
+                    "the target runs as uid {owner} and you are uid {euid}: only root (or a \
+                     process with CAP_SYS_PTRACE) can read it"
                 ));
             }
         }

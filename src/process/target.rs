@@ -22,6 +22,10 @@ pub struct Target {
     /// Field 22 of `/proc/PID/stat` at open: if the pid is reused by a new process, this
     /// changes, so `is_alive` does not mistake the newcomer for our target.
     start_time: u64,
+    /// `/proc/PID/auxv` at open (`None` if unreadable). The kernel writes a new auxiliary vector
+    /// on every `execve` (entry point, vDSO and `AT_RANDOM` addresses, randomized by ASLR), and
+    /// the process cannot change it: a different one means the program was replaced.
+    auxv: Option<Vec<u8>>,
     reader: LiveReader,
     /// Reused path and read buffers: thread states are read on every sample.
     stat_buf: Mutex<StatBuf>,
@@ -72,11 +76,16 @@ impl Target {
         let start_time = parse_start_time(&stat).unwrap_or(0);
         let exe = match std::fs::read_link(format!("/proc/{pid}/exe")) {
             Ok(p) => strip_deleted(p),
-            // Kernel threads have no executable.
+            // Kernel threads have no executable; nor has a process that is exiting (its
+            // memory is released before it becomes a zombie).
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(Error::NotPython {
-                    pid,
-                    detail: "it has no executable (a kernel thread, or it is exiting)".into(),
+                return Err(if is_kernel_thread(&stat) {
+                    Error::NotPython {
+                        pid,
+                        detail: "it is a kernel thread, with no executable".into(),
+                    }
+                } else {
+                    Error::ProcessExited { pid }
                 })
             }
             Err(e) => return Err(io_error(pid, "reading the executable path", e)),
@@ -84,11 +93,13 @@ impl Target {
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
             .map(|b| parse_cmdline(&b))
             .map_err(|e| io_error(pid, "reading the command line", e))?;
+        let auxv = std::fs::read(format!("/proc/{pid}/auxv")).ok();
         Ok(Target {
             pid,
             exe,
             cmdline,
             start_time,
+            auxv,
             reader: LiveReader::new(pid),
             stat_buf: Mutex::new(StatBuf::default()),
         })
@@ -140,7 +151,27 @@ impl Target {
             return false;
         };
         let state_ok = parse_state(&stat).is_some_and(|s| !matches!(s, 'Z' | 'X'));
-        state_ok && parse_start_time(&stat).unwrap_or(0) == self.start_time
+        // An exiting process releases its memory (and its executable link) a moment before
+        // it turns zombie: without memory it is gone for us.
+        let exiting = || {
+            std::fs::read_link(format!("/proc/{}/exe", self.pid))
+                .is_err_and(|e| e.kind() == io::ErrorKind::NotFound)
+        };
+        state_ok && parse_start_time(&stat).unwrap_or(0) == self.start_time && !exiting()
+    }
+
+    /// If the process has replaced its program (`execve`) since it was opened, the executable
+    /// it runs now. Same pid, same start time, but none of the memory we knew: its old
+    /// addresses mean nothing any more. Detected by a new auxiliary vector or a new executable;
+    /// with ASLR off, an exec of the same binary goes unnoticed here (the walker then either
+    /// reads the new interpreter at the same addresses or fails like on any bad read).
+    pub fn exec_change(&self) -> Option<PathBuf> {
+        let exe = std::fs::read_link(format!("/proc/{}/exe", self.pid))
+            .ok()
+            .map(strip_deleted)?;
+        let auxv = std::fs::read(format!("/proc/{}/auxv", self.pid)).ok();
+        let new_auxv = matches!((&self.auxv, &auxv), (Some(old), Some(new)) if old != new);
+        (new_auxv || exe != self.exe).then_some(exe)
     }
 
     /// OS thread ids (`/proc/PID/task`), sorted; the main thread's tid is the pid.
@@ -247,6 +278,18 @@ pub(crate) fn parse_state(stat: &[u8]) -> Option<char> {
         .map(|&b| b as char)
 }
 
+/// `PF_KTHREAD` in the `flags` field (9) of stat (include/linux/sched.h).
+fn is_kernel_thread(stat: &[u8]) -> bool {
+    const PF_KTHREAD: u64 = 0x0020_0000;
+    let Some(close) = stat.iter().rposition(|&b| b == b')') else {
+        return false;
+    };
+    std::str::from_utf8(&stat[close + 1..])
+        .ok()
+        .and_then(|rest| rest.split_ascii_whitespace().nth(6)?.parse::<u64>().ok())
+        .is_some_and(|flags| flags & PF_KTHREAD != 0)
+}
+
 /// `starttime`, field 22 of stat (the 20th after the command name).
 fn parse_start_time(stat: &[u8]) -> Option<u64> {
     let close = stat.iter().rposition(|&b| b == b')')?;
@@ -321,6 +364,10 @@ mod tests {
         assert_eq!(parse_state(b"garbage"), None);
         let stat = b"1 (x) R 0 1 1 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 777 0 0";
         assert_eq!(parse_start_time(stat), Some(777));
+        assert!(!is_kernel_thread(stat));
+        assert!(is_kernel_thread(
+            b"2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 3 0 0"
+        ));
         assert_eq!(parse_cmdline(b"python\0-c\0x\0"), vec!["python", "-c", "x"]);
         assert_eq!(parse_cmdline(b""), Vec::<String>::new());
     }

@@ -116,7 +116,9 @@ fn locations_311(table: &[u8], first_line: i32, addr: u64) -> Option<i64> {
             }
             10..=12 => {
                 pos += 2; // column, end column
-                line += i64::from(code - 10);
+
+                // Wrapping like the deltas above: garbage can carry `line` to the top.
+                line = line.wrapping_add(i64::from(code - 10));
                 Some(line)
             }
             _ => {

@@ -11,6 +11,8 @@ mod version;
 mod walker;
 
 #[cfg(test)]
+mod fuzz_tests;
+#[cfg(test)]
 mod mutation_tests;
 
 use std::path::PathBuf;

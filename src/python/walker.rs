@@ -31,6 +31,15 @@ fn plausible_pointer(p: u64) -> bool {
     p.is_multiple_of(8) && p < 0x0000_8000_0000_0000
 }
 
+/// 3.13+ `_Py_InitCleanup`: the static code object of a trampoline frame pushed under a
+/// Python `__init__` called by a specialized `CALL_ALLOC_AND_ENTER_INIT`. Its name and file are
+/// both `__init__` and it has no lines; CPython hides it from tracebacks (it is "incomplete",
+/// before `_co_firsttraceable`), and so do we.
+/// https://github.com/python/cpython/blob/v3.13.0/Python/specialize.c
+fn is_init_shim(l: &Layout, info: &super::code::CodeInfo) -> bool {
+    l.version >= (3, 13) && &*info.filename == "__init__" && &*info.name == "__init__"
+}
+
 /// The OS view of the target's threads, taken by the sampler just before the walk.
 /// Serializable so a snapshot can keep the view its stacks were taken with.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -288,6 +297,13 @@ impl<R: MemoryReader> Walker<R> {
         let size = l.iframe_size as usize;
         let tag_mask = !(l.stackref_tag_bits.max(0) as u64);
         let mut steps = 0;
+        // 3.12+: every evaluation loop pushes an entry frame (owned by the C stack, or by the
+        // interpreter on 3.14) before the frames it runs, so a whole chain ends at one. A chain
+        // that ends elsewhere was cut: read while an entry frame, a local of
+        // `_PyEval_EvalFrameDefault` on the C stack, was being set up (its `previous` still
+        // stale), which happens even with the target stopped. Such a stack is not emitted.
+        let has_entry_frames = Layout::has(l.frame_owned_by_cstack);
+        let mut last_was_entry = true;
         while *frame != 0 {
             steps += 1;
             if steps > MAX_FRAMES {
@@ -314,6 +330,7 @@ impl<R: MemoryReader> Walker<R> {
             }
             // Shim frames owned by the C stack (3.12+) or the interpreter (3.14+) are not Python code.
             let shim = owner == l.frame_owned_by_cstack || owner == l.frame_owned_by_interpreter;
+            last_was_entry = shim;
             if !shim && code != 0 {
                 // Saturating: a torn read can leave any value in `code` (found by the mutation test).
                 let base = code.saturating_add(l.code_code_adaptive as u64);
@@ -323,6 +340,11 @@ impl<R: MemoryReader> Walker<R> {
                 });
             }
             *frame = previous;
+        }
+        if has_entry_frames && !last_was_entry {
+            return Err(Error::invalid(
+                "torn stack: the frame chain does not end at an entry frame",
+            ));
         }
         Ok(false)
     }
@@ -349,7 +371,7 @@ impl<R: MemoryReader> Walker<R> {
         for t in raw {
             let mut frames = Vec::with_capacity(t.frames.len() + 1);
             for f in &t.frames {
-                if let Some(info) = infos.next().flatten() {
+                if let Some(info) = infos.next().flatten().filter(|i| !is_init_shim(l, i)) {
                     frames.push(Frame {
                         name: info.name.clone(),
                         filename: info.filename.clone(),

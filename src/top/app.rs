@@ -104,6 +104,9 @@ impl Live {
         let (reason, _, _) = self.sampler.take().expect("checked above").join();
         self.ended = Some(match reason {
             StopReason::TargetExited => format!("process {} exited", self.pid),
+            StopReason::TargetExeced(exe) => {
+                format!("process {} now runs {}", self.pid, exe.display())
+            }
             StopReason::TooManyErrors(e) => format!("sampling stopped: {e}"),
             StopReason::Interrupted | StopReason::Duration => "sampling stopped".into(),
         });

@@ -1,6 +1,7 @@
 //! The one integration test binary: real interpreters, real processes.
 mod dump;
 mod dump_details;
+mod faults;
 mod formats;
 mod harness;
 mod html_report;
