@@ -12,6 +12,7 @@ use goblin::elf::section_header::SHT_NOBITS;
 use goblin::elf::sym::{STT_FILE, STT_SECTION};
 use goblin::elf::Elf;
 
+use super::file_bytes::FileBytes;
 use crate::error::{Error, Result};
 
 /// A defined symbol: its file virtual address and size.
@@ -41,7 +42,7 @@ pub struct Section {
 #[derive(Debug, Clone)]
 pub struct ElfFile {
     path: PathBuf,
-    bytes: Vec<u8>,
+    bytes: FileBytes,
     symbols: HashMap<String, Symbol>,
     sections: Vec<Section>,
     first_load_vaddr: Option<u64>,
@@ -55,23 +56,27 @@ impl ElfFile {
     pub fn open_for_pid(pid: i32, path: &Path) -> Result<Self> {
         let relative = path.strip_prefix("/").unwrap_or(path);
         let via_root = PathBuf::from(format!("/proc/{pid}/root")).join(relative);
-        match std::fs::read(&via_root) {
-            Ok(bytes) => Self::parse(path, bytes),
+        match FileBytes::open(&via_root) {
+            Ok(bytes) => Self::parse_bytes(path, bytes),
             Err(_) => Self::open(path),
         }
     }
 
     /// Open and parse the file at `path`.
     pub fn open(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|e| Error::Binary {
+        let bytes = FileBytes::open(path).map_err(|e| Error::Binary {
             path: path.to_path_buf(),
             detail: format!("cannot read: {e}"),
         })?;
-        Self::parse(path, bytes)
+        Self::parse_bytes(path, bytes)
     }
 
     /// Parse ELF `bytes`; `path` only names the file in errors.
     pub fn parse(path: &Path, bytes: Vec<u8>) -> Result<Self> {
+        Self::parse_bytes(path, FileBytes::Owned(bytes))
+    }
+
+    fn parse_bytes(path: &Path, bytes: FileBytes) -> Result<Self> {
         let err = |detail: String| Error::Binary {
             path: path.to_path_buf(),
             detail,

@@ -5,6 +5,7 @@
 use crate::error::{Error, Result};
 
 pub mod elf;
+pub mod file_bytes;
 pub mod live;
 pub mod maps;
 pub mod permissions;
