@@ -475,12 +475,7 @@ impl ProfileWriter for GeckoWriter {
         opts: &OutputOptions,
         out: &mut dyn Write,
     ) -> anyhow::Result<()> {
-        let file = build(profile, opts)?;
-        let mut out = std::io::BufWriter::new(out);
-        serde_json::to_writer(&mut out, &file).context("writing gecko profile JSON")?;
-        out.write_all(b"\n")?;
-        out.flush()?;
-        Ok(())
+        super::write_json(out, &build(profile, opts)?, "gecko profile JSON")
     }
 }
 

@@ -159,6 +159,19 @@ pub trait ProfileWriter {
     ) -> anyhow::Result<()>;
 }
 
+/// Serialize `value` as one line of JSON to `out` (the JSON formats share this).
+pub(crate) fn write_json(
+    out: &mut dyn Write,
+    value: &impl serde::Serialize,
+    what: &str,
+) -> anyhow::Result<()> {
+    let mut out = std::io::BufWriter::new(out);
+    serde_json::to_writer(&mut out, value).with_context(|| format!("writing {what}"))?;
+    out.write_all(b"\n")?;
+    out.flush()?;
+    Ok(())
+}
+
 /// The writer for `format`.
 pub fn writer_for(format: Format) -> Box<dyn ProfileWriter> {
     match format {

@@ -188,12 +188,7 @@ impl ProfileWriter for SpeedscopeWriter {
         opts: &OutputOptions,
         out: &mut dyn Write,
     ) -> anyhow::Result<()> {
-        let file = build(profile, opts)?;
-        let mut out = std::io::BufWriter::new(out);
-        serde_json::to_writer(&mut out, &file).context("writing speedscope JSON")?;
-        out.write_all(b"\n")?;
-        out.flush()?;
-        Ok(())
+        super::write_json(out, &build(profile, opts)?, "speedscope JSON")
     }
 }
 
