@@ -444,3 +444,43 @@ fn world_writable_tempdir() -> tempfile::TempDir {
     set_mode(dir.path(), 0o1777);
     dir
 }
+
+/// A target in another mount namespace (as in a container): its interpreter binary exists only
+/// inside that namespace, so pyprobe must read it through /proc/PID/root.
+#[test]
+fn target_in_another_mount_namespace() {
+    let outside = tempfile::tempdir().unwrap();
+    let dir = outside.path().display().to_string();
+    let python = &crate::harness::interpreters()
+        .iter()
+        .find(|i| i.label == "debian-static-3.11")
+        .expect("Debian's static python3.11")
+        .path;
+    // Inside a private mount namespace: a tmpfs over `dir`, the interpreter copied onto it, then
+    // exec'd (same pid). Outside, `dir` stays empty.
+    let inner = format!(
+        "mount -t tmpfs none {dir} && cp {py} {dir}/python-in-ns && exec {dir}/python-in-ns {script}",
+        py = python.display(),
+        script = crate::harness::script("stack_shape.py").display(),
+    );
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args(["-m", "--propagation", "private", "sh", "-c", &inner]);
+    let (target, _) = Target::spawn_command(cmd, "python in a private mount namespace");
+    let binary = format!("{dir}/python-in-ns");
+    assert!(
+        !Path::new(&binary).exists(),
+        "the binary must not be visible outside the namespace"
+    );
+    let out = crate::harness::run_pyprobe(&["dump", "--pid", &target.pid().to_string()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "dump failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("Python v3.11"), "{text}");
+    assert!(
+        text.contains("leaf (") && text.contains("middle ("),
+        "{text}"
+    );
+}

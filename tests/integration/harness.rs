@@ -104,13 +104,19 @@ impl Target {
     /// Start `python script args…` and wait for it to print a line starting with "ready".
     /// Returns the rest of that line too (scripts report facts there, e.g. line numbers).
     pub fn spawn(python: &Path, script_name: &str, args: &[&str]) -> (Target, String) {
-        let mut child = Command::new(python)
-            .arg(script(script_name))
-            .args(args)
+        let mut cmd = Command::new(python);
+        cmd.arg(script(script_name)).args(args);
+        Target::spawn_command(cmd, &format!("{} {script_name}", python.display()))
+    }
+
+    /// Start `cmd` (whose process must end up running Python with the same pid, e.g. through
+    /// `exec`) and wait for its "ready" line; `what` names it in failures.
+    pub fn spawn_command(mut cmd: Command, what: &str) -> (Target, String) {
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .unwrap_or_else(|e| panic!("spawning {}: {e}", python.display()));
+            .unwrap_or_else(|e| panic!("spawning {what}: {e}"));
         let stdout = child.stdout.take().unwrap();
         let mut target = Target {
             child,
@@ -120,11 +126,7 @@ impl Target {
         loop {
             line.clear();
             let n = target.stdout.read_line(&mut line).unwrap();
-            assert!(
-                n > 0,
-                "{} {script_name} exited before printing ready",
-                python.display()
-            );
+            assert!(n > 0, "{what} exited before printing ready");
             if let Some(rest) = line.trim_end().strip_prefix("ready") {
                 return (target, rest.trim().to_string());
             }
