@@ -65,6 +65,8 @@ struct RawThread {
     native_id: Option<u32>,
     frames: Vec<RawFrame>,
     truncated: bool,
+    /// The thread's top frame was the same before and after its stack was copied.
+    consistent: bool,
 }
 
 /// Walks the stacks of one interpreter through a [`MemoryReader`].
@@ -116,12 +118,16 @@ impl<R: MemoryReader> Walker<R> {
         loop {
             match self.sample_once(os) {
                 Err(Error::Read { .. } | Error::Invalid(_)) if attempt < ATTEMPTS => attempt += 1,
-                other => return other,
+                // A thread's top frame moved while its stack was copied: a caller may show a
+                // line past a call whose callee is still listed. Take the sample again; the last
+                // try is kept whatever it shows, so call-heavy code is not under-counted.
+                Ok((_, false)) if attempt < ATTEMPTS => attempt += 1,
+                other => return other.map(|(stacks, _)| stacks),
             }
         }
     }
 
-    fn sample_once(&mut self, os: &OsThreads) -> Result<Vec<ThreadStack>> {
+    fn sample_once(&mut self, os: &OsThreads) -> Result<(Vec<ThreadStack>, bool)> {
         let layout = self.interp.layout;
         let (first_tstate, gil_holder) = self.thread_head_and_gil(&layout)?;
         let mut raw = Vec::new();
@@ -135,7 +141,8 @@ impl<R: MemoryReader> Walker<R> {
             tstate = thread.1;
             raw.push(thread.0);
         }
-        self.resolve(&layout, raw, gil_holder, os)
+        let consistent = raw.iter().all(|t| t.consistent);
+        Ok((self.resolve(&layout, raw, gil_holder, os)?, consistent))
     }
 
     /// The first thread state and the GIL holder's thread state (0 if none), in one batched read.
@@ -193,23 +200,33 @@ impl<R: MemoryReader> Walker<R> {
         } else {
             None
         };
-        let (frames, truncated) = if Layout::has(l.ts_frame) {
-            self.heap_frames(l, u64_at(&ts, l.ts_frame)?)?
+        // Where the top-frame pointer lives: in the thread state, or (3.11–3.12) in its cframe.
+        let top_slot = if Layout::has(l.ts_frame) {
+            field(tstate, l.ts_frame)
+        } else if Layout::has(l.ts_current_frame) {
+            field(tstate, l.ts_current_frame)
         } else {
-            let current = if Layout::has(l.ts_current_frame) {
-                u64_at(&ts, l.ts_current_frame)?
-            } else {
-                let cframe = u64_at(&ts, l.ts_cframe)?;
-                if cframe == 0 {
-                    0
-                } else {
-                    self.reader
-                        .read_u64(field(cframe, l.cframe_current_frame))?
-                }
-            };
-            let chunk = u64_at(&ts, l.ts_datastack_chunk)?;
-            self.interpreter_frames(l, current, chunk)?
+            match u64_at(&ts, l.ts_cframe)? {
+                0 => 0,
+                cframe => field(cframe, l.cframe_current_frame),
+            }
         };
+        let top = match top_slot {
+            0 => 0,
+            slot if slot >= tstate && slot < tstate.saturating_add(ts.len() as u64 - 8) => {
+                u64_at(&ts, (slot - tstate) as i64)?
+            }
+            slot => self.reader.read_u64(slot)?,
+        };
+        let (frames, truncated) = if Layout::has(l.ts_frame) {
+            self.heap_frames(l, top)?
+        } else {
+            let chunk = u64_at(&ts, l.ts_datastack_chunk)?;
+            self.interpreter_frames(l, top, chunk)?
+        };
+        // Read the top again: if it moved while the frames were copied, the copy may mix two
+        // moments (a caller past a call whose callee is still listed).
+        let consistent = top_slot == 0 || self.reader.read_u64(top_slot)? == top;
         Ok((
             RawThread {
                 tstate,
@@ -217,6 +234,7 @@ impl<R: MemoryReader> Walker<R> {
                 native_id,
                 frames,
                 truncated,
+                consistent,
             },
             next,
         ))
