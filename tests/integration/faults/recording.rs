@@ -154,6 +154,11 @@ fn target_execs_a_non_python_program() {
             done.stderr
         );
         check_unharmed(&what, &target);
+        // `sleep` may still be starting up on a busy machine: wait (bounded) for it to sleep.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while target.state() != 'S' && Instant::now() < deadline {
+            std::thread::yield_now();
+        }
         assert_eq!(target.state(), 'S', "{what}: sleep should be sleeping");
     }
 }
