@@ -13,7 +13,7 @@ use super::process_list::{display_command, ProcessRow, ProcessSnapshot, Scanner}
 use super::render::{draw_pid, PidModel};
 use super::render_list::{draw_list, ListModel, ListSort};
 use super::stats::{Aggregation, RowOptions, Stats};
-use super::terminal::TerminalGuard;
+use super::terminal::{wait_for_event, TerminalGuard};
 use super::TopConfig;
 use crate::sampler::{Sampler, SamplerConfig, StopReason, Tick};
 use crate::session::Session;
@@ -241,7 +241,7 @@ pub(crate) fn run_pid(pid: i32, config: &TopConfig) -> anyhow::Result<()> {
             next_draw = Instant::now() + REFRESH;
             panic_if_asked(&live);
         }
-        if event::poll(PUMP.min(next_draw.saturating_duration_since(Instant::now())))? {
+        if wait_for_event(PUMP.min(next_draw.saturating_duration_since(Instant::now())))? {
             match event::read()? {
                 Event::Key(key) => match live.key(&key) {
                     Outcome::Quit | Outcome::Back => break,
@@ -386,7 +386,7 @@ pub(crate) fn run_list(config: &TopConfig) -> anyhow::Result<()> {
             })?;
             next_draw = Instant::now() + REFRESH;
         }
-        if !event::poll(PUMP.min(next_draw.saturating_duration_since(Instant::now())))? {
+        if !wait_for_event(PUMP.min(next_draw.saturating_duration_since(Instant::now())))? {
             continue;
         }
         let key = match event::read()? {
