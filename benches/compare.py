@@ -195,12 +195,36 @@ def attach_time(tools, python):
     return ["attach + first sample (dump, 3.11, median of 5)", "wall"], rows
 
 
+def vm_rss_kib(pid):
+    """Current resident set of `pid` in KiB (0 once it is gone)."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except (IOError, OSError):
+        pass
+    return 0
+
+
 def long_rss(tools, python, seconds):
+    """The profiler's own RSS over a long run, polled from /proc (ru_maxrss would include the
+    forked copy of this script that exec'd the profiler)."""
     rows = []
     for tool in tools:
-        r = one_run(tool, python, 1000, seconds)
-        rows.append([tool, "%d s at 1 kHz" % seconds, "%.1f MB" % (r["rss_kib"] / 1024.0), r["samples"]])
-    return ["profiler", "run", "peak RSS", "samples"], rows
+        with Target(python, "deep_busy.py") as t, tempfile.NamedTemporaryFile(suffix=".txt") as tmp:
+            prof = subprocess.Popen(profile_cmd(tool, t.proc.pid, 1000, seconds, tmp.name),
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            peak = last = 0
+            while prof.poll() is None:
+                rss = vm_rss_kib(prof.pid)
+                if rss:
+                    last = rss
+                    peak = max(peak, rss)
+                time.sleep(0.5)
+            rows.append([tool, "%d s at 1 kHz" % seconds, "%.1f MB" % (last / 1024.0),
+                         "%.1f MB" % (peak / 1024.0), samples_of(tool, tmp.name)])
+    return ["profiler", "run", "RSS at the end", "highest RSS seen", "samples"], rows
 
 
 def main():
@@ -208,9 +232,13 @@ def main():
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--long-seconds", type=int, default=60)
     ap.add_argument("--only", action="append", help="profilers to run (default: all three)")
+    ap.add_argument("--memory-only", action="store_true", help="run only the profiler-memory table")
     args = ap.parse_args()
     tools = args.only or ["pyprobe", "py-spy", "austin"]
     setup()
+    if args.memory_only:
+        table("Profiler memory", *long_rss(tools, NEW[0][1], args.long_seconds))
+        return
     print("# pyprobe vs py-spy 0.4.3 vs Austin 3.7 — %s, %d cores" % (time.strftime("%Y-%m-%d"), os.cpu_count()))
     table("CPU per sample, 100-frame stack, 1 kHz, 3.11–3.14", *cpu_per_sample(tools, NEW, args.seconds))
     table("CPU per sample, 100-frame stack, 1 kHz, 3.6–3.10", *cpu_per_sample(tools, OLD, args.seconds))
