@@ -69,7 +69,7 @@ pub struct RecordArgs {
     /// Seconds of wall time to record (default: until Ctrl-C or the program exits).
     #[arg(short, long, value_parser = parse_duration, allow_negative_numbers = true)]
     pub duration: Option<Duration>,
-    /// Output format: flamegraph, collapsed (alias raw), speedscope.
+    /// Output format: flamegraph, collapsed (alias raw), speedscope, html, pprof, gecko.
     #[arg(short, long, default_value = "flamegraph")]
     pub format: Format,
     /// Output file (default: pyprobe-<pid>-<time>.<ext>).
