@@ -164,7 +164,11 @@ impl CodeCache {
         if let Some(&line) = self.lines.get(&key) {
             return line;
         }
-        let line = line_for(self.format, &info.line_table, info.first_line, addr).unwrap_or(0);
+        // No line for this instruction (a frame that has not reached its first line yet, e.g.
+        // 3.11+'s RESUME / MAKE_CELL prologue): report the `def` line, as CPython's own
+        // `frame.f_lineno` does for a frame that has not started.
+        let line = line_for(self.format, &info.line_table, info.first_line, addr)
+            .unwrap_or_else(|| u32::try_from(info.first_line).unwrap_or(0));
         if self.lines.len() >= 1 << 20 {
             self.lines.clear();
         }
