@@ -240,14 +240,7 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
     let (stop_reason, clock, _session) = sampler.join();
     profile.error_count = errors;
     profile.duration = started.elapsed();
-    let writer = writer_for(config.format);
-    let opts = OutputOptions {
-        per_thread: config.aggregate.per_thread,
-        measure: config.measure,
-        ..Default::default()
-    };
-    write_file_atomic(&output, |w| writer.write(&profile, &opts, w))
-        .with_context(|| format!("writing {}", output.display()))?;
+    write_output(config, &profile, &output)?;
     let _ = std::io::stderr().flush();
     let child_status = match child.0.take() {
         Some(mut c) => Some(c.wait().context("waiting for the launched program")?),
@@ -289,15 +282,7 @@ fn finish_without_samples(
         argv.join(" "),
         Duration::from_secs_f64(1.0 / config.rate_hz),
     );
-    let opts = OutputOptions {
-        per_thread: config.aggregate.per_thread,
-        measure: config.measure,
-        ..Default::default()
-    };
-    write_file_atomic(&output, |w| {
-        writer_for(config.format).write(&profile, &opts, w)
-    })
-    .with_context(|| format!("writing {}", output.display()))?;
+    write_output(config, &profile, &output)?;
     Ok(RecordOutcome {
         output,
         samples: 0,
@@ -309,6 +294,23 @@ fn finish_without_samples(
         child_status: Some(status),
         memory: None,
     })
+}
+
+/// Write `profile` to `output` in the configured format, atomically.
+fn write_output(
+    config: &RecordConfig,
+    profile: &Profile,
+    output: &std::path::Path,
+) -> anyhow::Result<()> {
+    let opts = OutputOptions {
+        per_thread: config.aggregate.per_thread,
+        measure: config.measure,
+        ..Default::default()
+    };
+    write_file_atomic(output, |w| {
+        writer_for(config.format).write(profile, &opts, w)
+    })
+    .with_context(|| format!("writing {}", output.display()))
 }
 
 /// `pyprobe-<pid>-<UTC time>.<ext>` in the current directory.

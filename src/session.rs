@@ -95,12 +95,7 @@ impl Session {
     pub fn sample(&mut self) -> Result<Vec<ThreadStack>> {
         let os = OsThreads {
             pid: self.target.pid() as u32,
-            active: self
-                .states
-                .read()?
-                .into_iter()
-                .map(|(tid, s)| (tid, s == 'R'))
-                .collect(),
+            active: self.states.read_with(|state| state == 'R')?,
         };
         let result = match self.pause {
             PauseMode::Blocking => {

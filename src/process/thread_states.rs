@@ -39,6 +39,11 @@ impl ThreadStates {
 
     /// tid → state letter (`R` running, `S` sleeping, …) for every thread.
     pub fn read(&mut self) -> Result<HashMap<u32, char>> {
+        self.read_with(|state| state)
+    }
+
+    /// tid → `f(state letter)` for every thread: one map per read, built directly.
+    pub fn read_with<T>(&mut self, f: impl Fn(char) -> T) -> Result<HashMap<u32, T>> {
         if self.listed_at.is_none_or(|t| t.elapsed() >= RELIST_EVERY) {
             self.relist()?;
         }
@@ -48,7 +53,7 @@ impl ThreadStates {
             match file.read_at(&mut self.buf, 0) {
                 Ok(n) => {
                     if let Some(state) = parse_state(&self.buf[..n]) {
-                        states.insert(tid, state);
+                        states.insert(tid, f(state));
                     }
                 }
                 Err(_) => gone.push(tid), // the thread exited
