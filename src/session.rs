@@ -1,4 +1,5 @@
 //! An attached Python process: the target, its interpreter, and a walker over live memory.
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
@@ -23,6 +24,10 @@ pub struct Session {
     walker: Walker<LiveReader>,
     pause: PauseMode,
     states: ThreadStates,
+    /// The walker's view of the OS threads: its keys are the known tids (≤3.10 maps pthread_t
+    /// to tid through them), rebuilt only when the listing changes. Values: whether each was
+    /// running, read before the pause in blocking mode only.
+    os: OsThreads,
 }
 
 impl Session {
@@ -73,11 +78,16 @@ impl Session {
     fn with_interpreter(target: Target, interp: Interpreter, pause: PauseMode) -> Session {
         let walker = Walker::new(*target.reader(), interp);
         let states = ThreadStates::new(target.pid());
+        let os = OsThreads {
+            pid: target.pid() as u32,
+            active: HashMap::new(),
+        };
         Session {
             target,
             walker,
             pause,
             states,
+            os,
         }
     }
 
@@ -93,16 +103,25 @@ impl Session {
 
     /// One sample of every thread. In blocking mode the target is stopped only for the walk.
     pub fn sample(&mut self) -> Result<Vec<ThreadStack>> {
-        let os = OsThreads {
-            pid: self.target.pid() as u32,
-            active: self.states.read_with(|state| state == 'R')?,
-        };
+        if self.states.refresh()? {
+            self.os.active.clear();
+            self.os
+                .active
+                .extend(self.states.tids().map(|tid| (tid, false)));
+        }
         let result = match self.pause {
             PauseMode::Blocking => {
+                // Read states before stopping: a stopped thread reads `t`, and one resumed out of
+                // a blocking call reads `R` until it blocks again (about half of the idle threads
+                // looked active when read just after). Next to stopping every thread, one `stat`
+                // read per thread is cheap.
+                for (&tid, running) in &mut self.os.active {
+                    *running = self.states.is_running(tid) == Some(true);
+                }
                 let _paused = self.target.pause()?;
-                self.walker.sample(&os)
+                self.walker.sample(&self.os)
             }
-            PauseMode::NonBlocking => self.walker.sample(&os),
+            PauseMode::NonBlocking => self.walker.sample(&self.os),
         };
         match result {
             // A failed read of a process that is gone is an exit, not a bad sample.
@@ -111,17 +130,34 @@ impl Session {
                     pid: self.target.pid(),
                 })
             }
-            Ok(stacks) => {
-                // A thread the listing did not have yet: list again on the next sample.
-                if stacks
-                    .iter()
-                    .any(|t| t.os_tid.is_none_or(|tid| !os.active.contains_key(&tid)))
-                {
-                    self.states.relist_soon();
-                }
+            Ok(mut stacks) => {
+                self.set_active(&mut stacks);
                 Ok(stacks)
             }
             other => other,
+        }
+    }
+
+    /// Whether each thread is running. The GIL holder runs Python code by definition, so the OS
+    /// is not asked about it; only the other Python threads cost a `stat` read (not every thread
+    /// of the process: native threads are not shown).
+    /// https://github.com/python/cpython/blob/v3.12.1/Python/ceval_gil.c
+    fn set_active(&mut self, stacks: &mut [ThreadStack]) {
+        for stack in stacks {
+            let known = stack
+                .os_tid
+                .and_then(|tid| Some((tid, *self.os.active.get(&tid)?)));
+            let Some((tid, running_before)) = known else {
+                // A thread the listing did not have yet: list again on the next sample.
+                self.states.relist_soon();
+                stack.active = stack.holds_gil;
+                continue;
+            };
+            stack.active = stack.holds_gil
+                || match self.pause {
+                    PauseMode::Blocking => running_before,
+                    PauseMode::NonBlocking => self.states.is_running(tid) == Some(true),
+                };
         }
     }
 }

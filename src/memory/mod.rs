@@ -141,7 +141,7 @@ mod tests {
             "a test process has at least 1 MiB resident: {before}"
         );
         // Touch 64 MiB: RSS read through the kept-open file must see it.
-        let block = vec![1u8; 64 << 20];
+        let block = std::hint::black_box(vec![1u8; 64 << 20]);
         let after = rss.rss_bytes().unwrap();
         assert!(after >= before + (60 << 20), "{before} → {after}");
         drop(block);

@@ -34,9 +34,9 @@ impl LiveReader {
         self.pid
     }
 
-    /// One `process_vm_readv` over at most [`MAX_IOV`] requests. Returns Ok when every byte of
-    /// every request was copied.
-    fn read_chunk(&self, requests: &mut [(u64, &mut [u8])]) -> Result<()> {
+    /// One `process_vm_readv` over at most [`MAX_IOV`] requests: (bytes copied, bytes wanted).
+    /// The kernel copies the regions in order and stops at the first it cannot read.
+    fn copy_vectored(&self, requests: &mut [(u64, &mut [u8])]) -> io::Result<(usize, usize)> {
         debug_assert!(requests.len() <= MAX_IOV);
         // The iovec arrays live on the stack for the small batches of a stack walk, so the hot
         // path does no allocation; only large batches use the heap.
@@ -62,7 +62,9 @@ impl LiveReader {
                 // byte accounting below simple.
                 continue;
             }
-            let remote_base = usize::try_from(*addr).map_err(|_| read_error(*addr, buf.len()))?;
+            let Ok(remote_base) = usize::try_from(*addr) else {
+                return Err(io::Error::from_raw_os_error(libc::EFAULT));
+            };
             local[count] = libc::iovec {
                 iov_base: buf.as_mut_ptr().cast(),
                 iov_len: buf.len(),
@@ -76,7 +78,7 @@ impl LiveReader {
         }
         let (local, remote) = (&local[..count], &remote[..count]);
         if local.is_empty() {
-            return Ok(());
+            return Ok((0, 0));
         }
         // SAFETY: every local iovec points into a distinct `&mut [u8]` that outlives the call
         // and has exactly `iov_len` writable bytes; the remote iovecs are only addresses in the
@@ -92,20 +94,30 @@ impl LiveReader {
             )
         };
         if n < 0 {
-            let err = io::Error::last_os_error();
-            // A -1 return means nothing was copied: with EFAULT the first region is the bad one.
-            let (addr, len) = requests
-                .iter()
-                .find(|(_, b)| !b.is_empty())
-                .map(|(a, b)| (*a, b.len()))
-                .unwrap_or((0, 0));
-            return Err(self.map_errno(err, addr, len));
+            return Err(io::Error::last_os_error());
         }
-        let copied = n as usize;
+        Ok((n as usize, wanted))
+    }
+
+    /// One `process_vm_readv` over at most [`MAX_IOV`] requests. Returns Ok when every byte of
+    /// every request was copied.
+    fn read_chunk(&self, requests: &mut [(u64, &mut [u8])]) -> Result<()> {
+        let (copied, wanted) = match self.copy_vectored(requests) {
+            Ok(counts) => counts,
+            Err(err) => {
+                // Nothing was copied: with EFAULT the first region is the bad one.
+                let (addr, len) = requests
+                    .iter()
+                    .find(|(_, b)| !b.is_empty())
+                    .map(|(a, b)| (*a, b.len()))
+                    .unwrap_or((0, 0));
+                return Err(self.map_errno(err, addr, len));
+            }
+        };
         if copied == wanted {
             return Ok(());
         }
-        // The kernel stops at the first remote iovec it cannot read; name that region.
+        // Name the first region that was not copied whole.
         let mut done = 0usize;
         for (addr, buf) in requests.iter() {
             done += buf.len();
@@ -124,6 +136,22 @@ impl LiveReader {
         }
         // Unreachable in practice (copied < wanted means some region is short), but never panic.
         Err(read_error(requests[0].0, requests[0].1.len()))
+    }
+
+    /// One `process_vm_readv` over at most [`MAX_IOV`] requests: how many leading requests
+    /// were copied whole.
+    fn read_chunk_prefix(&self, requests: &mut [(u64, &mut [u8])]) -> usize {
+        let Ok((copied, _)) = self.copy_vectored(requests) else {
+            return 0;
+        };
+        let mut done = 0usize;
+        requests
+            .iter()
+            .take_while(|(_, buf)| {
+                done += buf.len();
+                done <= copied
+            })
+            .count()
     }
 
     /// Turns a failed syscall into the typed error the user can act on.
@@ -162,6 +190,19 @@ impl MemoryReader for LiveReader {
             self.read_chunk(chunk)?;
         }
         Ok(())
+    }
+
+    fn read_batch_prefix(&self, requests: &mut [(u64, &mut [u8])]) -> usize {
+        let mut whole = 0;
+        for chunk in requests.chunks_mut(MAX_IOV) {
+            let len = chunk.len();
+            let done = self.read_chunk_prefix(chunk);
+            whole += done;
+            if done < len {
+                break;
+            }
+        }
+        whole
     }
 }
 

@@ -9,6 +9,7 @@ pub mod file_bytes;
 pub mod live;
 pub mod maps;
 pub mod permissions;
+pub mod prefetch;
 pub mod snapshot;
 pub mod target;
 pub mod thread_states;
@@ -17,6 +18,7 @@ pub use elf::{ElfFile, Section, Symbol};
 pub use live::LiveReader;
 pub use maps::{MapRegion, MappedFile, ProcessMaps};
 pub use permissions::permission_hint;
+pub use prefetch::Prefetching;
 pub use snapshot::{RecordingReader, SnapshotReader};
 pub use target::{PauseGuard, Target};
 pub use thread_states::ThreadStates;
@@ -33,6 +35,20 @@ pub trait MemoryReader {
         }
         Ok(())
     }
+
+    /// Read the requests in order until one fails; return how many leading requests were read
+    /// whole. A speculative batch (see [`prefetch`]) uses this: one bad guess must not lose
+    /// the rest. Live readers override it with one vectored syscall.
+    fn read_batch_prefix(&self, requests: &mut [(u64, &mut [u8])]) -> usize {
+        let mut whole = 0;
+        for (addr, buf) in requests.iter_mut() {
+            if self.read_into(*addr, buf).is_err() {
+                break;
+            }
+            whole += 1;
+        }
+        whole
+    }
 }
 
 impl<T: MemoryReader + ?Sized> MemoryReader for &T {
@@ -41,6 +57,9 @@ impl<T: MemoryReader + ?Sized> MemoryReader for &T {
     }
     fn read_batch(&self, requests: &mut [(u64, &mut [u8])]) -> Result<()> {
         (**self).read_batch(requests)
+    }
+    fn read_batch_prefix(&self, requests: &mut [(u64, &mut [u8])]) -> usize {
+        (**self).read_batch_prefix(requests)
     }
 }
 

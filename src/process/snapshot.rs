@@ -294,6 +294,15 @@ impl<R: MemoryReader> MemoryReader for RecordingReader<R> {
         }
         Ok(())
     }
+
+    fn read_batch_prefix(&self, requests: &mut [(u64, &mut [u8])]) -> usize {
+        let whole = self.inner.read_batch_prefix(requests);
+        let mut rec = self.lock();
+        for (addr, buf) in requests[..whole].iter() {
+            rec.insert(*addr, buf);
+        }
+        whole
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
-//! Scheduler state of every thread, read on each sample as cheaply as /proc allows: each
-//! thread's `stat` file stays open and is re-read with one `pread`; the task directory is listed
-//! again only when asked (a thread appeared that we do not know) or every [`RELIST_EVERY`].
-use std::collections::HashMap;
+//! Scheduler state of the target's threads, read as cheaply as /proc allows: each thread's
+//! `stat` file stays open and is re-read with one `pread`, only for the threads asked about;
+//! the task directory is listed again only when asked (a thread appeared that we do not know)
+//! or every [`RELIST_EVERY`].
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::time::{Duration, Instant};
@@ -18,54 +19,65 @@ pub struct ThreadStates {
     pid: i32,
     files: HashMap<u32, File>,
     listed_at: Option<Instant>,
+    /// The set of known tids changed since [`ThreadStates::refresh`] last said so.
+    changed: bool,
     buf: Vec<u8>,
 }
 
 impl ThreadStates {
-    /// For process `pid`; nothing is opened until the first [`ThreadStates::read`].
+    /// For process `pid`; nothing is opened until the first [`ThreadStates::refresh`].
     pub fn new(pid: i32) -> Self {
         ThreadStates {
             pid,
             files: HashMap::new(),
             listed_at: None,
+            changed: false,
             buf: vec![0; 1024],
         }
     }
 
-    /// Ask for a new listing on the next read (a thread we do not know was seen).
+    /// Ask for a new listing on the next refresh (a thread we do not know was seen).
     pub fn relist_soon(&mut self) {
         self.listed_at = None;
     }
 
-    /// tid → state letter (`R` running, `S` sleeping, …) for every thread.
-    pub fn read(&mut self) -> Result<HashMap<u32, char>> {
-        self.read_with(|state| state)
-    }
-
-    /// tid → `f(state letter)` for every thread: one map per read, built directly.
-    pub fn read_with<T>(&mut self, f: impl Fn(char) -> T) -> Result<HashMap<u32, T>> {
+    /// List the threads again if due (no `stat` is read). Returns whether the set of known tids
+    /// changed since the last call. `ProcessExited` if the process has no threads left.
+    pub fn refresh(&mut self) -> Result<bool> {
         if self.listed_at.is_none_or(|t| t.elapsed() >= RELIST_EVERY) {
             self.relist()?;
         }
-        let mut states = HashMap::with_capacity(self.files.len());
-        let mut gone = Vec::new();
-        for (&tid, file) in &self.files {
-            match file.read_at(&mut self.buf, 0) {
-                Ok(n) => {
-                    if let Some(state) = parse_state(&self.buf[..n]) {
-                        states.insert(tid, f(state));
-                    }
-                }
-                Err(_) => gone.push(tid), // the thread exited
+        Ok(std::mem::take(&mut self.changed))
+    }
+
+    /// The known tids, as of the last listing (less those seen to exit since).
+    pub fn tids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.files.keys().copied()
+    }
+
+    /// Whether `tid` is a known thread.
+    pub fn contains(&self, tid: u32) -> bool {
+        self.files.contains_key(&tid)
+    }
+
+    /// The state letter of `tid` (`R` running, `S` sleeping, …): one `pread` of its kept-open
+    /// `stat`. `None` if the tid is unknown or the read fails: the thread exited, and its file
+    /// is dropped.
+    pub fn state(&mut self, tid: u32) -> Option<char> {
+        let file = self.files.get(&tid)?;
+        match file.read_at(&mut self.buf, 0) {
+            Ok(n) => parse_state(&self.buf[..n]),
+            Err(_) => {
+                self.files.remove(&tid);
+                self.changed = true;
+                None
             }
         }
-        for tid in gone {
-            self.files.remove(&tid);
-        }
-        if states.is_empty() {
-            return Err(Error::ProcessExited { pid: self.pid });
-        }
-        Ok(states)
+    }
+
+    /// Whether `tid` is running (or runnable): see [`ThreadStates::state`].
+    pub fn is_running(&mut self, tid: u32) -> Option<bool> {
+        self.state(tid).map(|state| state == 'R')
     }
 
     fn relist(&mut self) -> Result<()> {
@@ -77,7 +89,7 @@ impl ThreadStates {
                     source: e,
                 },
             })?;
-        let mut present = Vec::new();
+        let mut present = HashSet::new();
         for entry in dir.flatten() {
             let Some(tid) = entry
                 .file_name()
@@ -86,15 +98,21 @@ impl ThreadStates {
             else {
                 continue;
             };
-            present.push(tid);
+            present.insert(tid);
             if !self.files.contains_key(&tid) {
                 if let Ok(f) = File::open(format!("/proc/{}/task/{tid}/stat", self.pid)) {
                     self.files.insert(tid, f);
+                    self.changed = true;
                 }
             }
         }
+        let known = self.files.len();
         self.files.retain(|tid, _| present.contains(tid));
+        self.changed |= self.files.len() != known;
         self.listed_at = Some(Instant::now());
+        if self.files.is_empty() {
+            return Err(Error::ProcessExited { pid: self.pid });
+        }
         Ok(())
     }
 }
@@ -103,39 +121,59 @@ impl ThreadStates {
 mod tests {
     use super::*;
 
+    /// The calling thread's tid.
+    fn gettid() -> u32 {
+        // SAFETY: gettid has no preconditions.
+        unsafe { libc::gettid() as u32 }
+    }
+
     #[test]
     fn sees_own_threads_come_and_go() {
         let pid = std::process::id() as i32;
         let mut states = ThreadStates::new(pid);
-        let before = states.read().unwrap();
-        assert!(before.contains_key(&(pid as u32)));
+        assert!(states.refresh().unwrap(), "the first listing is a change");
+        assert!(states.contains(pid as u32));
+        assert!(states.tids().any(|tid| tid == gettid()));
+        assert_eq!(
+            states.is_running(gettid()),
+            Some(true),
+            "the thread asking is running"
+        );
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<u32>();
         let handle = std::thread::spawn(move || {
-            // SAFETY: gettid has no preconditions.
-            ready_tx.send(unsafe { libc::gettid() } as u32).unwrap();
+            ready_tx.send(gettid()).unwrap();
             rx.recv().unwrap();
         });
         let tid = ready_rx.recv().unwrap();
+        assert_eq!(states.is_running(tid), None, "not listed yet: unknown");
         states.relist_soon();
+        assert!(states.refresh().unwrap(), "a new thread changes the set");
         // The thread reaches its blocking recv() just after sending: wait (bounded) until it sleeps.
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        let mut during = states.read().unwrap();
-        while during.get(&tid) != Some(&'S') && std::time::Instant::now() < deadline {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while states.is_running(tid) != Some(false) && Instant::now() < deadline {
             std::thread::yield_now();
-            during = states.read().unwrap();
         }
-        assert_eq!(
-            during.get(&tid),
-            Some(&'S'),
-            "a thread blocked on a channel sleeps"
-        );
+        assert_eq!(states.state(tid), Some('S'), "blocked on a channel: sleeps");
+        assert_eq!(states.is_running(tid), Some(false));
         tx.send(()).unwrap();
         handle.join().unwrap();
-        let after = states.read().unwrap();
-        assert!(
-            !after.contains_key(&tid),
-            "an exited thread is dropped at the next read"
+        assert_eq!(
+            states.is_running(tid),
+            None,
+            "an exited thread reads as gone"
         );
+        assert!(!states.contains(tid), "and is dropped");
+        assert!(states.refresh().unwrap(), "which changes the set");
+        assert!(states.contains(pid as u32));
+    }
+
+    #[test]
+    fn exited_process_is_reported_at_listing() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id() as i32;
+        child.wait().unwrap();
+        let mut states = ThreadStates::new(pid);
+        assert!(matches!(states.refresh(), Err(Error::ProcessExited { .. })));
     }
 }

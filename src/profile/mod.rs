@@ -150,6 +150,27 @@ pub struct Profile {
     /// are kept here so the pointers stay unique.
     frame_by_ptr: FastMap<FramePointers, (FrameId, Arc<str>, Arc<str>)>,
     thread_index: HashMap<u64, usize>,
+    /// The last stack interned for each thread (by thread index).
+    recent: FastMap<usize, RecentStack>,
+}
+
+/// A thread's last interned stack: its next one usually repeats most of it from the root, and
+/// comparing pointers is cheaper than looking every frame up again.
+#[derive(Debug, Clone, Default)]
+struct RecentStack {
+    /// Each frame's identity, outermost first.
+    frames: Vec<FramePointers>,
+    ids: Vec<FrameId>,
+    stack: u32,
+    functions_only: bool,
+}
+
+fn frame_pointers(frame: &Frame) -> FramePointers {
+    (
+        Arc::as_ptr(&frame.name) as *const u8 as usize,
+        Arc::as_ptr(&frame.filename) as *const u8 as usize,
+        frame.line,
+    )
 }
 
 /// Options that shape what is aggregated.
@@ -177,11 +198,7 @@ impl Profile {
 
     /// Intern a frame.
     pub fn intern_frame(&mut self, frame: &Frame) -> FrameId {
-        let ptrs = (
-            Arc::as_ptr(&frame.name) as *const u8 as usize,
-            Arc::as_ptr(&frame.filename) as *const u8 as usize,
-            frame.line,
-        );
+        let ptrs = frame_pointers(frame);
         if let Some(&(id, _, _)) = self.frame_by_ptr.get(&ptrs) {
             return id;
         }
@@ -309,28 +326,52 @@ impl Profile {
 
     fn intern_stack(&mut self, stack: &ThreadStack, opts: &AggregateOptions) -> u32 {
         let thread = self.intern_thread(stack);
-        let ids: Vec<FrameId> = stack
+        let mut recent = self.recent.remove(&thread).unwrap_or_default();
+        if recent.functions_only != opts.functions_only {
+            recent = RecentStack {
+                functions_only: opts.functions_only,
+                ..Default::default()
+            };
+        }
+        // The frames shared with this thread's last stack, from the root, keep their ids.
+        let same = stack
             .frames
             .iter()
             .rev()
-            .map(|f| {
-                if opts.functions_only {
-                    self.intern_frame(&Frame {
-                        line: 0,
-                        ..f.clone()
-                    })
-                } else {
-                    self.intern_frame(f)
-                }
-            })
-            .collect();
-        let key = (thread, ids);
-        if let Some(&id) = self.stack_ids.get(&key) {
+            .zip(&recent.frames)
+            .take_while(|(f, p)| frame_pointers(f) == **p)
+            .count();
+        if same == stack.frames.len() && same == recent.frames.len() && !recent.frames.is_empty() {
+            let id = recent.stack;
+            self.recent.insert(thread, recent);
             return id;
         }
-        let id = self.stack_keys.len() as u32;
-        self.stack_keys.push(key.clone());
-        self.stack_ids.insert(key, id);
+        recent.frames.truncate(same);
+        recent.ids.truncate(same);
+        for f in stack.frames.iter().rev().skip(same) {
+            recent.frames.push(frame_pointers(f));
+            let id = if opts.functions_only {
+                self.intern_frame(&Frame {
+                    line: 0,
+                    ..f.clone()
+                })
+            } else {
+                self.intern_frame(f)
+            };
+            recent.ids.push(id);
+        }
+        let key = (thread, recent.ids.clone());
+        recent.stack = match self.stack_ids.get(&key) {
+            Some(&id) => id,
+            None => {
+                let id = self.stack_keys.len() as u32;
+                self.stack_keys.push(key.clone());
+                self.stack_ids.insert(key, id);
+                id
+            }
+        };
+        let id = recent.stack;
+        self.recent.insert(thread, recent);
         id
     }
 

@@ -19,6 +19,8 @@ use crate::process::{u64_at, MemoryReader};
 pub(crate) const CHUNK_MIN: usize = 16 * 1024;
 /// Largest chunk copied whole.
 const CHUNK_MAX: u64 = 8 * 1024 * 1024;
+/// Reads of the newest chunk end on a page boundary.
+const PAGE: u64 = 4096;
 /// Bytes read around a heap frame (≤3.10), ending at the frame's end.
 pub(crate) const FRAME_WINDOW: usize = 16 * 1024;
 /// Most regions one walk keeps.
@@ -33,6 +35,8 @@ pub(crate) struct Regions {
     pool: Vec<Vec<u8>>,
     /// The next data-stack chunk to copy (0: none left).
     next_chunk: u64,
+    /// The thread's newest chunk, where its frames end at the top frame.
+    newest_chunk: u64,
 }
 
 impl Regions {
@@ -43,6 +47,7 @@ impl Regions {
             loaded: Vec::new(),
             pool,
             next_chunk: chunk,
+            newest_chunk: chunk,
         }
     }
 
@@ -86,18 +91,57 @@ impl Regions {
                 return Ok(None);
             }
             let chunk = self.next_chunk;
-            let mut data = self.buffer(CHUNK_MIN);
-            r.read_into(chunk, &mut data)?;
-            let previous = u64_at(&data, l.chunk_previous)?;
-            let total = u64_at(&data, l.chunk_size)?;
-            if total > CHUNK_MIN as u64 && total <= CHUNK_MAX {
-                data.resize(total as usize, 0);
-                r.read_into(chunk.wrapping_add(CHUNK_MIN as u64), &mut data[CHUNK_MIN..])?;
-            }
-            self.next_chunk = previous;
+            let data = match self.used_part_of_newest(r, l, chunk, addr, size) {
+                Some(data) => data,
+                None => self.whole_chunk(r, l, chunk)?,
+            };
+            self.next_chunk = u64_at(&data, l.chunk_previous)?;
             self.loaded.push((chunk, data));
         }
         Ok(self.get(addr, size))
+    }
+
+    /// The newest chunk is used only up to the top frame (the first frame asked for, when it
+    /// lies in that chunk): copy up to the end of that frame's page, not the whole chunk —
+    /// most stacks use a fraction of their 16 KiB. Rounding to the page keeps the read the same
+    /// while the top frame moves within a page, so the next sample's prefetch still serves it.
+    fn used_part_of_newest<R: MemoryReader>(
+        &mut self,
+        r: &R,
+        l: &Layout,
+        chunk: u64,
+        addr: u64,
+        size: usize,
+    ) -> Option<Vec<u8>> {
+        let used = addr.checked_add(size as u64)?.checked_sub(chunk)?;
+        if chunk != self.newest_chunk || addr < chunk || used > CHUNK_MAX {
+            return None;
+        }
+        let len = (used.div_ceil(PAGE) * PAGE).max(PAGE) as usize;
+        let mut data = self.buffer(len);
+        let total = match r.read_into(chunk, &mut data) {
+            Ok(()) => u64_at(&data, l.chunk_size).ok()?,
+            Err(_) => 0,
+        };
+        // The top frame must lie inside the chunk the header describes; else read it whole.
+        if total < used || total > CHUNK_MAX {
+            self.pool.push(data);
+            return None;
+        }
+        data.truncate(total.min(len as u64) as usize);
+        Some(data)
+    }
+
+    /// A chunk copied whole: its first 16 KiB, then the rest if its header says it is larger.
+    fn whole_chunk<R: MemoryReader>(&mut self, r: &R, l: &Layout, chunk: u64) -> Result<Vec<u8>> {
+        let mut data = self.buffer(CHUNK_MIN);
+        r.read_into(chunk, &mut data)?;
+        let total = u64_at(&data, l.chunk_size)?;
+        if total > CHUNK_MIN as u64 && total <= CHUNK_MAX {
+            data.resize(total as usize, 0);
+            r.read_into(chunk.wrapping_add(CHUNK_MIN as u64), &mut data[CHUNK_MIN..])?;
+        }
+        Ok(data)
     }
 
     /// ≤3.10 (and frames outside chunks): the `size` bytes at `addr`, from a copy when one

@@ -14,8 +14,7 @@ use super::regions::Regions;
 use super::threads::{NativeIds, ThreadNames};
 use super::Interpreter;
 use crate::error::{Error, Result};
-use crate::fast_hash::FastSet;
-use crate::process::{u64_at, MemoryReader, ReadExt};
+use crate::process::{u64_at, MemoryReader, Prefetching, ReadExt};
 use crate::stack::{Frame, ThreadStack};
 
 /// Most threads walked in one sample (a loop in a corrupt list stops here).
@@ -40,7 +39,46 @@ fn is_init_shim(l: &Layout, info: &super::code::CodeInfo) -> bool {
     l.version >= (3, 13) && &*info.filename == "__init__" && &*info.name == "__init__"
 }
 
-/// The OS view of the target's threads, taken by the sampler just before the walk.
+/// Notices a linked list that loops back on itself (a torn read can link a frame to one above
+/// it) without remembering every node: Brent's method compares each node with one saved node,
+/// saved again at every power of two, so a loop is caught within about twice its length plus
+/// the lead-in. No allocation, unlike a set of visited addresses.
+#[derive(Debug)]
+struct CycleCheck {
+    saved: u64,
+    steps: u64,
+    limit: u64,
+}
+
+impl Default for CycleCheck {
+    fn default() -> Self {
+        CycleCheck {
+            saved: u64::MAX,
+            steps: 0,
+            limit: 2,
+        }
+    }
+}
+
+impl CycleCheck {
+    /// Whether `node` closes a loop in the list walked so far.
+    fn repeats(&mut self, node: u64) -> bool {
+        if node == self.saved {
+            return true;
+        }
+        self.steps += 1;
+        if self.steps == self.limit {
+            self.saved = node;
+            self.steps = 0;
+            self.limit *= 2;
+        }
+        false
+    }
+}
+
+/// The OS view of the target's threads: the known tids (≤3.10 maps pthread_t to tid through
+/// them) and, where it was read before the walk (blocking mode, snapshots), whether each was
+/// running; a live non-blocking session fills `active` in after the walk instead.
 /// Serializable so a snapshot can keep the view its stacks were taken with.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OsThreads {
@@ -71,7 +109,7 @@ struct RawThread {
 
 /// Walks the stacks of one interpreter through a [`MemoryReader`].
 pub struct Walker<R> {
-    reader: R,
+    reader: Prefetching<R>,
     interp: Interpreter,
     codes: CodeCache,
     names: ThreadNames,
@@ -86,7 +124,7 @@ impl<R: MemoryReader> Walker<R> {
     pub fn new(reader: R, interp: Interpreter) -> Self {
         Walker {
             codes: CodeCache::new(&interp.layout),
-            reader,
+            reader: Prefetching::new(reader),
             interp,
             names: ThreadNames::default(),
             native_ids: NativeIds::default(),
@@ -102,7 +140,12 @@ impl<R: MemoryReader> Walker<R> {
 
     /// The memory reader.
     pub fn reader(&self) -> &R {
-        &self.reader
+        self.reader.inner()
+    }
+
+    /// (reads served from the sample's prefetched batch, reads that went to the target).
+    pub fn prefetch_stats(&self) -> (u64, u64) {
+        self.reader.stats()
     }
 
     /// Code cache (hits, misses).
@@ -115,6 +158,8 @@ impl<R: MemoryReader> Walker<R> {
     /// up to [`ATTEMPTS`] times, before it counts as an error.
     pub fn sample(&mut self, os: &OsThreads) -> Result<Vec<ThreadStack>> {
         let mut attempt = 1;
+        // One batched copy of what the last sample read serves most of this one.
+        self.reader.begin_sample();
         loop {
             match self.sample_once(os) {
                 Err(Error::Read { .. } | Error::Invalid(_)) if attempt < ATTEMPTS => attempt += 1,
@@ -124,6 +169,8 @@ impl<R: MemoryReader> Walker<R> {
                 Ok((_, false)) if attempt < ATTEMPTS => attempt += 1,
                 other => return other.map(|(stacks, _)| stacks),
             }
+            // A retry reads the target afresh: the copies are from the torn moment.
+            self.reader.restart_sample();
         }
     }
 
@@ -131,10 +178,10 @@ impl<R: MemoryReader> Walker<R> {
         let layout = self.interp.layout;
         let (first_tstate, gil_holder) = self.thread_head_and_gil(&layout)?;
         let mut raw = Vec::new();
-        let mut seen = FastSet::default();
+        let mut seen = CycleCheck::default();
         let mut tstate = first_tstate;
         while tstate != 0 {
-            if raw.len() >= MAX_THREADS || !seen.insert(tstate) {
+            if raw.len() >= MAX_THREADS || seen.repeats(tstate) {
                 return Err(Error::invalid("thread list is cyclic or too long"));
             }
             let thread = self.walk_thread(&layout, tstate)?;
@@ -245,7 +292,7 @@ impl<R: MemoryReader> Walker<R> {
     /// https://github.com/python/cpython/blob/v3.10.13/Include/cpython/frameobject.h
     fn heap_frames(&mut self, l: &Layout, mut frame: u64) -> Result<(Vec<RawFrame>, bool)> {
         let mut out = Vec::new();
-        let mut seen = FastSet::default();
+        let mut seen = CycleCheck::default();
         let units = if self.interp.layout.version == (3, 10) {
             2
         } else {
@@ -260,7 +307,7 @@ impl<R: MemoryReader> Walker<R> {
             if out.len() >= MAX_FRAMES {
                 break Ok(true);
             }
-            if !seen.insert(frame) {
+            if seen.repeats(frame) {
                 break Err(Error::invalid("frame chain is cyclic"));
             }
             let buf = match regions.window(&self.reader, frame, size) {
@@ -311,7 +358,7 @@ impl<R: MemoryReader> Walker<R> {
         regions: &mut Regions,
         out: &mut Vec<RawFrame>,
     ) -> Result<bool> {
-        let mut seen = FastSet::default();
+        let mut seen = CycleCheck::default();
         let size = l.iframe_size as usize;
         let tag_mask = !(l.stackref_tag_bits.max(0) as u64);
         let mut steps = 0;
@@ -327,7 +374,7 @@ impl<R: MemoryReader> Walker<R> {
             if steps > MAX_FRAMES {
                 return Ok(true);
             }
-            if !seen.insert(*frame) {
+            if seen.repeats(*frame) {
                 return Err(Error::invalid("frame chain is cyclic"));
             }
             let bytes: &[u8] = if regions.in_chunks(&self.reader, l, *frame, size)?.is_some() {
@@ -426,5 +473,29 @@ impl<R: MemoryReader> Walker<R> {
             });
         }
         Ok(stacks)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CycleCheck;
+
+    #[test]
+    fn cycle_check_finds_loops_and_only_loops() {
+        // A list 0 → 1 → … → n-1 that loops back to `back` (or ends).
+        for n in 1..60u64 {
+            let mut check = CycleCheck::default();
+            assert!((0..n).all(|node| !check.repeats(node)), "no loop in 0..{n}");
+            for back in 0..n {
+                let mut check = CycleCheck::default();
+                let mut node = 0;
+                let found = (0..4 * n + 8).any(|_| {
+                    let hit = check.repeats(node);
+                    node = if node + 1 == n { back } else { node + 1 };
+                    hit
+                });
+                assert!(found, "loop of {n} back to {back} not found");
+            }
+        }
     }
 }
