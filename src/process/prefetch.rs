@@ -33,8 +33,10 @@ pub struct Prefetching<R> {
 struct State {
     /// Reads asked for since the sample began, in order: the next sample's plan.
     asked: Vec<(u64, usize)>,
-    /// Regions copied at the start of this sample.
+    /// Regions the previous sample read, each served at most once.
     copies: Vec<Copy>,
+    /// What is copied for them: runs of neighbouring regions merged into one.
+    spans: Vec<Span>,
     /// Their bytes, back to back.
     bytes: Vec<u8>,
     /// Where the next search starts: reads come in the order of the plan.
@@ -47,13 +49,28 @@ struct State {
 struct Copy {
     addr: u64,
     len: usize,
+    /// The span holding its bytes.
+    span: usize,
+    /// Already served a read.
+    used: bool,
+}
+
+/// One region of the batch (one iovec).
+#[derive(Debug, Clone)]
+struct Span {
+    addr: u64,
+    len: usize,
     /// Offset of its bytes in [`State::bytes`].
     at: usize,
     /// Copied whole by the batch.
     loaded: bool,
-    /// Already served a read.
-    used: bool,
 }
+
+/// Reads are merged only within a page or across neighbouring pages: every page of a merged
+/// span is then touched by one of its regions, so it is as readable as they are.
+const PAGE: u64 = 4096;
+/// Largest merged span.
+const MAX_SPAN: u64 = 64 << 10;
 
 impl State {
     /// The first unused, loaded copy holding `[addr, addr + len)`, searching from the cursor.
@@ -62,13 +79,67 @@ impl State {
         let n = self.copies.len();
         let found = (0..n).map(|k| (self.cursor + k) % n).find(|&i| {
             let c = &self.copies[i];
-            c.loaded && !c.used && addr >= c.addr && end <= c.addr + c.len as u64
+            self.spans[c.span].loaded && !c.used && addr >= c.addr && end <= c.addr + c.len as u64
         })?;
         self.cursor = found + 1;
         let c = &mut self.copies[found];
         c.used = true;
-        let start = c.at + (addr - c.addr) as usize;
+        let span = &self.spans[c.span];
+        let start = span.at + (addr - span.addr) as usize;
         Some(&self.bytes[start..start + len])
+    }
+
+    /// Lay out the batch for `plan`: one copy per region, in order; consecutive regions that
+    /// go up through the same or neighbouring pages share one span (many small code-object
+    /// heads in a few pages cost one iovec per page run, not one each).
+    fn plan_spans(&mut self, plan: &[(u64, usize)]) {
+        self.copies.clear();
+        self.spans.clear();
+        self.cursor = 0;
+        let mut total = 0usize;
+        for &(addr, len) in plan {
+            let Some(end) = addr.checked_add(len as u64) else {
+                continue;
+            };
+            if let Some(last) = self.spans.last_mut() {
+                let last_end = last.addr + last.len as u64;
+                let joins = addr >= last.addr
+                    && addr / PAGE <= last_end.saturating_sub(1) / PAGE + 1
+                    && end.max(last_end) - last.addr <= MAX_SPAN;
+                if joins {
+                    let grown = (end.max(last_end) - last.addr) as usize;
+                    if total - last.len + grown > MAX_BYTES {
+                        break;
+                    }
+                    total = total - last.len + grown;
+                    last.len = grown;
+                    self.copies.push(Copy {
+                        addr,
+                        len,
+                        span: self.spans.len() - 1,
+                        used: false,
+                    });
+                    continue;
+                }
+            }
+            if total + len > MAX_BYTES {
+                break;
+            }
+            self.spans.push(Span {
+                addr,
+                len,
+                at: total,
+                loaded: false,
+            });
+            total += len;
+            self.copies.push(Copy {
+                addr,
+                len,
+                span: self.spans.len() - 1,
+                used: false,
+            });
+        }
+        self.bytes.resize(total, 0);
     }
 
     fn remember(&mut self, addr: u64, len: usize) {
@@ -102,52 +173,37 @@ impl<R: MemoryReader> Prefetching<R> {
     pub fn begin_sample(&mut self) {
         let state = self.state.get_mut();
         let plan = std::mem::take(&mut state.asked);
-        state.copies.clear();
-        state.cursor = 0;
-        let mut total = 0usize;
-        for &(addr, len) in &plan {
-            if total + len > MAX_BYTES {
-                break;
-            }
-            state.copies.push(Copy {
-                addr,
-                len,
-                at: total,
-                loaded: false,
-                used: false,
-            });
-            total += len;
-        }
-        state.bytes.resize(total, 0);
+        state.plan_spans(&plan);
+        state.asked = plan;
+        state.asked.clear();
         let mut first = 0;
         for _ in 0..=MAX_RESENDS {
-            if first >= state.copies.len() {
+            if first >= state.spans.len() {
                 break;
             }
             let whole = {
-                let mut rest = &mut state.bytes[state.copies[first].at..];
-                let mut requests = Vec::with_capacity(state.copies.len() - first);
-                for c in &state.copies[first..] {
-                    let (buf, tail) = std::mem::take(&mut rest).split_at_mut(c.len);
-                    requests.push((c.addr, buf));
+                let mut rest = &mut state.bytes[state.spans[first].at..];
+                let mut requests = Vec::with_capacity(state.spans.len() - first);
+                for span in &state.spans[first..] {
+                    let (buf, tail) = std::mem::take(&mut rest).split_at_mut(span.len);
+                    requests.push((span.addr, buf));
                     rest = tail;
                 }
                 self.inner.read_batch_prefix(&mut requests)
             };
-            for c in &mut state.copies[first..first + whole] {
-                c.loaded = true;
+            for span in &mut state.spans[first..first + whole] {
+                span.loaded = true;
             }
             // Skip the region that failed (freed since, or a guess that no longer holds).
             first += whole + 1;
         }
-        state.asked = plan;
-        state.asked.clear();
     }
 
     /// Forget the copies (a retry must see fresh memory) and start recording afresh.
     pub fn restart_sample(&mut self) {
         let state = self.state.get_mut();
         state.copies.clear();
+        state.spans.clear();
         state.asked.clear();
     }
 }
@@ -203,6 +259,8 @@ mod tests {
     struct Counting {
         snap: RefCell<SnapshotReader>,
         calls: Cell<usize>,
+        /// Regions (iovecs) of the last speculative batch.
+        batch_regions: Cell<usize>,
     }
 
     impl MemoryReader for Counting {
@@ -216,6 +274,7 @@ mod tests {
         }
         fn read_batch_prefix(&self, requests: &mut [(u64, &mut [u8])]) -> usize {
             self.calls.set(self.calls.get() + 1);
+            self.batch_regions.set(requests.len());
             self.snap.borrow().read_batch_prefix(requests)
         }
     }
@@ -223,11 +282,12 @@ mod tests {
     fn image() -> Counting {
         let mut snap = SnapshotReader::new();
         snap.insert(0x1000, &[1u8; 0x100]);
-        snap.insert(0x2000, &[2u8; 0x100]);
-        snap.insert(0x3000, &[3u8; 0x100]);
+        snap.insert(0x12000, &[2u8; 0x100]);
+        snap.insert(0x23000, &[3u8; 0x100]);
         Counting {
             snap: RefCell::new(snap),
             calls: Cell::new(0),
+            batch_regions: Cell::new(0),
         }
     }
 
@@ -235,7 +295,7 @@ mod tests {
     fn walk(r: &Prefetching<Counting>) -> (u64, Vec<u8>, u64) {
         (
             r.read_u64(0x1000).unwrap(),
-            r.read_vec(0x2000, 0x80).unwrap(),
+            r.read_vec(0x12000, 0x80).unwrap(),
             r.read_u64(0x1000).unwrap(),
         )
     }
@@ -257,7 +317,7 @@ mod tests {
         let mut r = Prefetching::new(image());
         r.begin_sample();
         walk(&r);
-        r.inner().snap.borrow_mut().insert(0x2000, &[9u8; 0x100]);
+        r.inner().snap.borrow_mut().insert(0x12000, &[9u8; 0x100]);
         r.begin_sample();
         assert_eq!(walk(&r).1, vec![9u8; 0x80]);
     }
@@ -272,7 +332,7 @@ mod tests {
         r.inner().calls.set(0);
         r.begin_sample();
         r.read_u64(0x1000).unwrap();
-        r.read_vec(0x2000, 0x80).unwrap();
+        r.read_vec(0x12000, 0x80).unwrap();
         r.inner().snap.borrow_mut().insert(0x1000, &[7u8; 8]);
         assert_eq!(r.read_u64(0x1000).unwrap(), 0x0101_0101_0101_0101);
         assert_eq!(
@@ -289,12 +349,12 @@ mod tests {
         let mut r = Prefetching::new(image());
         r.begin_sample();
         r.read_u64(0x1000).unwrap();
-        r.read_u64(0x2000).unwrap();
-        r.read_u64(0x3000).unwrap();
-        // 0x2000 goes away: the batch stops there and is re-sent for what follows.
+        r.read_u64(0x12000).unwrap();
+        r.read_u64(0x23000).unwrap();
+        // 0x12000 goes away: the batch stops there and is re-sent for what follows.
         let mut snap = SnapshotReader::new();
         snap.insert(0x1000, &[1u8; 0x100]);
-        snap.insert(0x3000, &[3u8; 0x100]);
+        snap.insert(0x23000, &[3u8; 0x100]);
         *r.inner().snap.borrow_mut() = snap;
         r.inner().calls.set(0);
         r.begin_sample();
@@ -304,8 +364,8 @@ mod tests {
             "one batch, one re-send past the hole"
         );
         assert!(r.read_u64(0x1000).is_ok());
-        assert!(r.read_u64(0x2000).is_err());
-        assert!(r.read_u64(0x3000).is_ok());
+        assert!(r.read_u64(0x12000).is_err());
+        assert!(r.read_u64(0x23000).is_ok());
         assert_eq!(
             r.inner().calls.get(),
             3,
@@ -325,15 +385,50 @@ mod tests {
     }
 
     #[test]
+    fn neighbouring_reads_share_one_region() {
+        let mut snap = SnapshotReader::new();
+        snap.insert(0x10000, &(0..0x3000).map(|i| i as u8).collect::<Vec<_>>());
+        snap.insert(0x120000, &[4u8; 0x100]);
+        let mut r = Prefetching::new(Counting {
+            snap: RefCell::new(snap),
+            calls: Cell::new(0),
+            batch_regions: Cell::new(0),
+        });
+        // Ten heads over three neighbouring pages (as code objects lie), then a far region,
+        // then one going back down: three regions in all.
+        let heads: Vec<u64> = (0..10).map(|i| 0x10010 + i * 0x480).collect();
+        let walk = |r: &Prefetching<Counting>| {
+            let mut out: Vec<Vec<u8>> = heads
+                .iter()
+                .map(|&a| r.read_vec(a, 0x30).unwrap())
+                .collect();
+            out.push(r.read_vec(0x120000, 0x10).unwrap());
+            out.push(r.read_vec(0x10000, 0x10).unwrap());
+            out
+        };
+        r.begin_sample();
+        let first = walk(&r);
+        r.inner().calls.set(0);
+        r.begin_sample();
+        assert_eq!(r.inner().batch_regions.get(), 3);
+        assert_eq!(
+            walk(&r),
+            first,
+            "each read gets its own bytes from the merged copy"
+        );
+        assert_eq!(r.inner().calls.get(), 1);
+    }
+
+    #[test]
     fn batches_are_served_and_recorded() {
         let mut r = Prefetching::new(image());
         r.begin_sample();
         let (mut a, mut b) = ([0u8; 8], [0u8; 8]);
-        r.read_batch(&mut [(0x1000, &mut a), (0x3000, &mut b)])
+        r.read_batch(&mut [(0x1000, &mut a), (0x23000, &mut b)])
             .unwrap();
         r.begin_sample();
         let calls = r.inner().calls.get();
-        r.read_batch(&mut [(0x1000, &mut a), (0x3000, &mut b)])
+        r.read_batch(&mut [(0x1000, &mut a), (0x23000, &mut b)])
             .unwrap();
         assert_eq!(r.inner().calls.get(), calls);
         assert_eq!((a[0], b[0]), (1, 3));
