@@ -5,17 +5,23 @@ Installs py-spy 0.4.3 and austin-dist<4 from PyPI into a venv (target/bench-venv
 pyprobe in release mode, then measures, side by side in one run:
   - CPU per sample on a 100-frame-deep busy stack at 1 kHz, per interpreter
   - the sustained rate each profiler reaches when asked for 10 kHz (profiler pinned to one core)
-  - the target's slowdown at 100 Hz (work-loop throughput with and without the profiler)
+  - the target's slowdown at 100 Hz: one long-running work-loop target per profiler reports its
+    throughput every 0.25 s while the profiler is attached and detached in ABBA rounds
+    (--slowdown-rounds, --slowdown-window); paired per-round ratios, median with IQR and 95% CI,
+    beside a no-profiler control that shows the noise floor
   - time to attach and take the first sample (`dump` wall time)
   - the profiler's peak RSS over a long 1 kHz recording (--long-seconds, default 60)
 
-Usage: python3 benches/compare.py [--seconds 5] [--long-seconds 60] [--only pyprobe]
+Usage: python3 benches/compare.py [--seconds 5] [--long-seconds 60] [--only pyprobe] [--no-build]
+                                  [--memory-only | --only-slowdown [--slowdown-rounds 8] [--slowdown-window 2]]
 Needs root (ptrace) and the interpreters under /root/.pyenv and /opt/debian-pythons.
 Prints one table per measure; timings belong here, not in tests.
 """
 import argparse
 import os
 import re
+import select
+import signal
 import subprocess
 import sys
 import tempfile
@@ -35,12 +41,13 @@ OLD = [("3.6", "/root/.pyenv/versions/3.6.15/bin/python"),
        ("3.10", "/root/.pyenv/versions/3.10.13/bin/python")]
 
 
-def setup():
+def setup(build=True):
     if not os.path.exists(os.path.join(VENV, "bin", "py-spy")):
         subprocess.check_call([sys.executable, "-m", "venv", VENV])
         subprocess.check_call([os.path.join(VENV, "bin", "pip"), "install", "-q",
                                "py-spy==0.4.3", "austin-dist<4"])
-    subprocess.check_call(["cargo", "build", "--release", "-q"], cwd=ROOT)
+    if build:
+        subprocess.check_call(["cargo", "build", "--release", "-q"], cwd=ROOT)
     subprocess.check_call(["bash", os.path.join(ROOT, "..", "shared", "tools", "install-debian-pythons")],
                           stdout=subprocess.DEVNULL)
 
@@ -114,8 +121,8 @@ def samples_of(tool, out):
     return count_austin(out) if tool == "austin" else count_collapsed(out)
 
 
-def one_run(tool, python, rate, seconds, cpu=None):
-    with Target(python, "deep_busy.py") as t, tempfile.NamedTemporaryFile(suffix=".txt") as tmp:
+def one_run(tool, python, rate, seconds, cpu=None, script="deep_busy.py"):
+    with Target(python, script) as t, tempfile.NamedTemporaryFile(suffix=".txt") as tmp:
         wall, cpu_s, rss, log = run_measured(profile_cmd(tool, t.proc.pid, rate, seconds, tmp.name), cpu)
         n = samples_of(tool, tmp.name)
         return {"wall": wall, "cpu": cpu_s, "samples": n, "rss_kib": rss, "log": log}
@@ -130,13 +137,13 @@ def table(title, header, rows):
     sys.stdout.flush()
 
 
-def cpu_per_sample(tools, interpreters, seconds):
+def cpu_per_sample(tools, interpreters, seconds, script="deep_busy.py"):
     rows = []
     for label, python in interpreters:
         row = [label]
         per = {}
         for tool in tools:
-            r = one_run(tool, python, 1000, seconds)
+            r = one_run(tool, python, 1000, seconds, script=script)
             us = 1e6 * r["cpu"] / r["samples"] if r["samples"] else float("nan")
             per[tool] = us
             row.append("%.1f µs (%d samples, %.0f Hz)" % (us, r["samples"], r["samples"] / r["wall"]))
@@ -155,29 +162,211 @@ def sustained_rate(tools, python, seconds):
     return ["profiler (asked 10 kHz, 3.11, one core)", "achieved", "CPU/sample"], rows
 
 
-def throughput(python, seconds, tool=None):
-    """Work-loop iterations per second of the target, with `tool` sampling at 100 Hz."""
-    with Target(python, "throughput.py", str(seconds + 1)) as t, tempfile.NamedTemporaryFile(suffix=".txt") as tmp:
-        prof = None
-        if tool:
-            prof = subprocess.Popen(profile_cmd(tool, t.proc.pid, 100, seconds + 2, tmp.name),
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        line = t.proc.stdout.readline()  # "rate N" after the timed loop
-        if prof:
-            prof.kill()
-            prof.wait()
-        return float(line.split()[1])
+class TickTarget(object):
+    """benches/targets/throughput.py, reporting its work-loop throughput once per `tick` seconds.
+
+    Read with select() and os.read() so that a stalled target (stopped by a profiler, say) is
+    reported instead of blocking forever."""
+
+    def __init__(self, python, tick, limit):
+        self.proc = subprocess.Popen([python, os.path.join(SCRIPTS, "throughput.py"), str(tick), str(limit)],
+                                     stdout=subprocess.PIPE, bufsize=0)
+        self.buf = b""
+        try:
+            line = self.line(30)
+        except Exception:
+            self.close()
+            raise
+        if not line.startswith("ready"):
+            self.close()
+            raise RuntimeError("%s throughput.py did not start: %r" % (python, line))
+
+    def line(self, timeout):
+        deadline = time.time() + timeout
+        while b"\n" not in self.buf:
+            left = deadline - time.time()
+            if left <= 0:
+                raise RuntimeError("no output from the target for %.0f s (process state %s)"
+                                   % (timeout, proc_state(self.proc.pid)))
+            ready, _, _ = select.select([self.proc.stdout], [], [], left)
+            if ready:
+                chunk = os.read(self.proc.stdout.fileno(), 4096)
+                if not chunk:
+                    raise RuntimeError("the target exited (status %s)" % self.proc.wait())
+                self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line.decode()
+
+    def tick(self):
+        """(iterations, window start, window end, CPU seconds) of the next window the target reports."""
+        parts = self.line(10).split()
+        return int(parts[2]), float(parts[3]), float(parts[4]), float(parts[5])
+
+    def rate(self, windows, valid_from):
+        """Iterations per second over the next `windows` windows that began at or after
+        `valid_from` (earlier ones, which may overlap an attach or detach, are dropped), and the
+        share of that time the target was on a CPU."""
+        its = secs = cpu = 0.0
+        got = 0
+        while got < windows:
+            n, start, end, used = self.tick()
+            if start >= valid_from:
+                its += n
+                secs += end - start
+                cpu += used
+                got += 1
+        return its / secs, cpu / secs
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self.proc.stdout.close()
 
 
-def slowdown(tools, python, seconds):
-    base = [throughput(python, seconds) for _ in range(3)]
-    baseline = sorted(base)[1]
-    rows = [["none", "%.0f it/s" % baseline, "—"]]
-    for tool in tools:
-        vals = [throughput(python, seconds, tool) for _ in range(3)]
-        v = sorted(vals)[1]
-        rows.append([tool, "%.0f it/s" % v, "%.2f%%" % (100.0 * (baseline - v) / baseline)])
-    return ["profiler at 100 Hz (3.11, default mode)", "target throughput (median of 3)", "slowdown"], rows
+def proc_state(pid):
+    """The one-letter state of `pid` from /proc (R, S, T for stopped, …), or '?' once it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except (IOError, OSError, IndexError):
+        return "?"
+
+
+class Attached(object):
+    """A profiler sampling `pid` at 100 Hz until stop(), which interrupts it as Ctrl-C would."""
+
+    def __init__(self, tool, pid):
+        self.tool, self.pid = tool, pid
+        fd, self.out = tempfile.mkstemp(suffix=".txt")
+        os.close(fd)
+        self.err = tempfile.TemporaryFile()
+        # A long duration: the profiler must outlive its window; stop() ends it.
+        self.proc = subprocess.Popen(profile_cmd(tool, pid, 100, 3600, self.out),
+                                     stdout=subprocess.DEVNULL, stderr=self.err)
+        self.started = time.time()
+
+    def failure(self):
+        """Why the profiler is no longer running, or None while it is."""
+        if self.proc.poll() is None:
+            return None
+        self.err.seek(0)
+        tail = self.err.read().decode(errors="replace").strip().splitlines()[-3:]
+        return "%s exited early (status %s): %s" % (self.tool, self.proc.returncode, " / ".join(tail) or "no output")
+
+    def stop(self):
+        """Interrupt the profiler and wait for it; returns the samples per second it recorded."""
+        elapsed = time.time() - self.started
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        # A tracer that dies at the wrong moment can leave its tracee stopped.
+        if proc_state(self.pid) == "T":
+            os.kill(self.pid, signal.SIGCONT)
+        n = samples_of(self.tool, self.out)
+        self.close()
+        return n / elapsed
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.err.close()
+        if os.path.exists(self.out):
+            os.unlink(self.out)
+
+
+TICK = 0.25    # seconds per throughput window reported by the target
+SETTLE = 0.5   # seconds after starting a profiler before windows count (attach, symbol loading)
+T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+       2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+       2.052, 2.048, 2.045, 2.042]  # two-sided 95% Student t quantiles, 1..30 degrees of freedom
+
+
+def quantile(xs, q):
+    xs = sorted(xs)
+    pos = q * (len(xs) - 1)
+    lo = int(pos)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+def paired_slowdowns(tool, python, rounds, window):
+    """One target process; `rounds` rounds of ABBA: `window` s without the profiler, 2×`window` s
+    with it, `window` s without. Returns (per-round slowdowns, profiler samples/s, the target's
+    lowest CPU share in an unprofiled window) or raises."""
+    n = max(1, int(round(window / TICK)))
+    limit = 600 + rounds * (4 * window + 3 * SETTLE + 5)
+    target = TickTarget(python, TICK, limit)
+    slow, hz, share = [], [], []
+    try:
+        target.rate(4, 0)  # warm-up: CPU frequency, caches
+        for k in range(rounds):
+            before, cpu_before = target.rate(n, 0)
+            if tool is None:  # control: the same windows and discards, no profiler
+                on, _ = target.rate(2 * n, time.time() + SETTLE)
+            else:
+                prof = Attached(tool, target.proc.pid)
+                try:
+                    on, _ = target.rate(2 * n, prof.started + SETTLE)
+                    why = prof.failure()
+                    if why:
+                        raise RuntimeError(why)
+                    hz.append(prof.stop())
+                finally:
+                    prof.close()
+            after, cpu_after = target.rate(n, time.time())
+            slow.append(1.0 - on / ((before + after) / 2.0))
+            share += [cpu_before, cpu_after]
+            sys.stderr.write("  slowdown %s round %d/%d: %+.2f%% (%.0f it/s unprofiled, target on CPU %.0f%%)\n"
+                             % (tool or "none", k + 1, rounds, 100 * slow[-1], (before + after) / 2.0,
+                                100 * min(cpu_before, cpu_after)))
+            sys.stderr.flush()
+    finally:
+        target.close()
+    return slow, (sorted(hz)[len(hz) // 2] if hz else None), min(share)
+
+
+def slowdown(tools, python, rounds, window):
+    """Target slowdown at 100 Hz, paired within one target process (see paired_slowdowns).
+
+    Each round gives 1 − profiled rate / mean of the unprofiled rates around it, so that slow drift
+    (frequency, other load) cancels; the table gives the median over rounds, the interquartile range
+    and a 95% confidence interval of the mean. `none` repeats the procedure with no profiler: its
+    spread is the noise floor. The target is single-threaded; nothing is pinned, so on a 2-core
+    machine the profiler mostly runs on the other core. "target on CPU" is the lowest share of
+    wall time the target spent running in an unprofiled window: well under 100% means other load
+    competed for its core, and then the figures say more about the scheduler than the profiler."""
+    rows = []
+    contended = False
+    for tool in [None] + list(tools):
+        try:
+            slow, hz, share = paired_slowdowns(tool, python, rounds, window)
+        except Exception as e:
+            rows.append([tool or "none (control)", "FAILED: %s" % e, "", "", "", "", "", ""])
+            continue
+        contended = contended or share < 0.95
+        mean = sum(slow) / len(slow)
+        if len(slow) > 1:
+            sd = (sum((s - mean) ** 2 for s in slow) / (len(slow) - 1)) ** 0.5
+            half = (T95[len(slow) - 2] if len(slow) - 1 <= len(T95) else 1.96) * sd / len(slow) ** 0.5
+            ci = "%.2f%% ± %.2f%%" % (100 * mean, 100 * half)
+            verdict = ("≤ 1%" if mean + half < 0.01 else "> 1%" if mean - half > 0.01 else "not resolved")
+        else:
+            ci, verdict = "%.2f%%" % (100 * mean), "not resolved"
+        rows.append([tool or "none (control)", "%.2f%%" % (100 * quantile(slow, 0.5)),
+                     "%.2f%% … %.2f%%" % (100 * quantile(slow, 0.25), 100 * quantile(slow, 0.75)),
+                     ci, verdict, len(slow), "%.0f Hz" % hz if hz is not None else "—",
+                     "%.0f%%" % (100 * share)])
+    if contended:
+        print("\n> warning: the target did not have a core to itself (load average %.2f); "
+              "the slowdown figures below are not reliable" % os.getloadavg()[0])
+    return ["profiler at 100 Hz (3.11, default mode)", "median slowdown", "IQR", "mean ± 95% CI",
+            "vs 1%", "rounds", "samples/s", "target on CPU (lowest)"], rows
 
 
 def attach_time(tools, python):
@@ -227,24 +416,45 @@ def long_rss(tools, python, seconds):
     return ["profiler", "run", "RSS at the end", "highest RSS seen", "samples"], rows
 
 
+def sleep_floor():
+    """CPU per 1 ms sleep-and-wake of a bare C loop: the floor under every sampler's figure."""
+    exe = os.path.join(ROOT, "target", "sleep_floor")
+    subprocess.check_call(["gcc", "-O2", "-o", exe, os.path.join(ROOT, "benches", "sleep_floor.c")])
+    runs = sorted(float(subprocess.check_output([exe, "5000"]).decode()) for _ in range(3))
+    return ["sleeping 1 ms and waking, bare C loop (median of 3 × 5000)", "CPU per wake-up"], \
+        [["clock_nanosleep(TIMER_ABSTIME)", "%.1f µs" % runs[1]]]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--long-seconds", type=int, default=60)
     ap.add_argument("--only", action="append", help="profilers to run (default: all three)")
     ap.add_argument("--memory-only", action="store_true", help="run only the profiler-memory table")
+    ap.add_argument("--only-slowdown", action="store_true", help="run only the target-slowdown table")
+    ap.add_argument("--slowdown-rounds", type=int, default=8,
+                    help="ABBA rounds per profiler in the slowdown measure (default 8)")
+    ap.add_argument("--slowdown-window", type=float, default=2.0,
+                    help="seconds unprofiled on each side of a round; the profiled part is twice this (default 2)")
+    ap.add_argument("--no-build", action="store_true", help="use the existing target/release/pyprobe")
     args = ap.parse_args()
     tools = args.only or ["pyprobe", "py-spy", "austin"]
-    setup()
+    pause_modes = tools + (["pyprobe --blocking"] if "pyprobe" in tools else [])
+    setup(build=not args.no_build)
     if args.memory_only:
         table("Profiler memory", *long_rss(tools, NEW[0][1], args.long_seconds))
+        return
+    if args.only_slowdown:
+        table("Target slowdown", *slowdown(pause_modes, NEW[0][1], args.slowdown_rounds, args.slowdown_window))
         return
     print("# pyprobe vs py-spy 0.4.3 vs Austin 3.7 — %s, %d cores" % (time.strftime("%Y-%m-%d"), os.cpu_count()))
     table("CPU per sample, 100-frame stack, 1 kHz, 3.11–3.14", *cpu_per_sample(tools, NEW, args.seconds))
     table("CPU per sample, 100-frame stack, 1 kHz, 3.6–3.10", *cpu_per_sample(tools, OLD, args.seconds))
+    table("CPU per sample, 60 different functions, 1 kHz", *cpu_per_sample(tools, NEW[:1], args.seconds,
+                                                                            "distinct_busy.py"))
+    table("Sleep/wake floor", *sleep_floor())
     table("Sustained rate", *sustained_rate(tools, NEW[0][1], args.seconds))
-    pause_modes = tools + (["pyprobe --blocking"] if "pyprobe" in tools else [])
-    table("Target slowdown", *slowdown(pause_modes, NEW[0][1], args.seconds))
+    table("Target slowdown", *slowdown(pause_modes, NEW[0][1], args.slowdown_rounds, args.slowdown_window))
     table("Attach", *attach_time(tools, NEW[0][1]))
     table("Profiler memory", *long_rss(tools, NEW[0][1], args.long_seconds))
 

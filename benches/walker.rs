@@ -75,6 +75,14 @@ impl<R: MemoryReader> MemoryReader for Counting<R> {
         self.bytes.set(self.bytes.get() + bytes as u64);
         self.inner.read_batch(requests)
     }
+
+    fn read_batch_prefix(&self, requests: &mut [(u64, &mut [u8])]) -> usize {
+        self.syscalls.set(self.syscalls.get() + 1);
+        self.regions.set(self.regions.get() + requests.len() as u64);
+        let bytes: usize = requests.iter().map(|(_, b)| b.len()).sum();
+        self.bytes.set(self.bytes.get() + bytes as u64);
+        self.inner.read_batch_prefix(requests)
+    }
 }
 
 /// A snapshot fixture and what its metadata says.

@@ -20,6 +20,16 @@ const COLLECT_EVERY: Duration = Duration::from_millis(50);
 /// Samples the channel may hold between two drains (a quarter of its capacity, 4096).
 const COLLECT_BACKLOG: u32 = 1024;
 
+/// Lower this (the collecting) thread's priority: a drain of the channel takes a millisecond or
+/// more of aggregation at high rates, and where both threads share one core the sampler waking
+/// meanwhile must not wait for it (it would miss samples). Per-thread nice is Linux behaviour.
+fn yield_to_sampler() {
+    // SAFETY: gettid and setpriority take plain integers; a failure only leaves the priority.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10);
+    }
+}
+
 /// What to sample.
 #[derive(Debug, Clone)]
 pub enum RecordTarget {
@@ -197,6 +207,7 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
     );
     let show_progress = config.progress && std::io::stderr().is_terminal();
     let mut last_progress = Instant::now();
+    yield_to_sampler();
     let mut errors = 0u64;
     let mut error_kinds: std::collections::BTreeMap<String, u64> = Default::default();
     // Drain without blocking, then sleep: a collector parked in recv() would have to be woken

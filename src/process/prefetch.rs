@@ -89,9 +89,10 @@ impl State {
         Some(&self.bytes[start..start + len])
     }
 
-    /// Lay out the batch for `plan`: one copy per region, in order; consecutive regions that
-    /// go up through the same or neighbouring pages share one span (many small code-object
-    /// heads in a few pages cost one iovec per page run, not one each).
+    /// Lay out the batch for `plan`: one copy per region, in order; consecutive regions in the
+    /// same or neighbouring pages share one span (many small code-object heads in a few pages
+    /// cost one iovec per page run, not one each). A span is copied where its first region
+    /// stands in the plan, so no region is copied before one that preceded it.
     fn plan_spans(&mut self, plan: &[(u64, usize)]) {
         self.copies.clear();
         self.spans.clear();
@@ -103,15 +104,19 @@ impl State {
             };
             if let Some(last) = self.spans.last_mut() {
                 let last_end = last.addr + last.len as u64;
-                let joins = addr >= last.addr
-                    && addr / PAGE <= last_end.saturating_sub(1) / PAGE + 1
-                    && end.max(last_end) - last.addr <= MAX_SPAN;
+                let (lo, hi) = (addr.min(last.addr), end.max(last_end));
+                // Up or down (a chain of generator frames is walked downwards), as long as no
+                // page of the union is left untouched.
+                let joins = addr / PAGE <= last_end.saturating_sub(1) / PAGE + 1
+                    && end.saturating_sub(1) / PAGE + 1 >= last.addr / PAGE
+                    && hi - lo <= MAX_SPAN;
                 if joins {
-                    let grown = (end.max(last_end) - last.addr) as usize;
+                    let grown = (hi - lo) as usize;
                     if total - last.len + grown > MAX_BYTES {
                         break;
                     }
                     total = total - last.len + grown;
+                    last.addr = lo;
                     last.len = grown;
                     self.copies.push(Copy {
                         addr,

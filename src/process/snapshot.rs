@@ -202,6 +202,55 @@ impl MemoryReader for SnapshotReader {
             }),
         }
     }
+
+    /// Like a live batch, page by page: a region every page of which holds recorded bytes was
+    /// readable in the process, so it reads here too, unrecorded bytes as zero. The prefetch
+    /// merges neighbouring reads into such regions and hands out only the recorded parts.
+    fn read_batch_prefix(&self, requests: &mut [(u64, &mut [u8])]) -> usize {
+        let mut whole = 0;
+        for (addr, buf) in requests.iter_mut() {
+            if self.read_into(*addr, buf).is_err() && !self.read_paged(*addr, buf) {
+                break;
+            }
+            whole += 1;
+        }
+        whole
+    }
+}
+
+impl SnapshotReader {
+    /// Fill `buf` from every recorded byte in it, zero elsewhere, if each page it spans holds
+    /// some recorded byte; false (and `buf` unspecified) otherwise.
+    fn read_paged(&self, addr: u64, buf: &mut [u8]) -> bool {
+        const PAGE: u64 = 4096;
+        let Some(end) = addr.checked_add(buf.len() as u64) else {
+            return false;
+        };
+        if buf.is_empty() {
+            return true;
+        }
+        buf.fill(0);
+        let first = self
+            .regions
+            .range(..=addr)
+            .next_back()
+            .map_or(addr, |(&start, _)| start);
+        // The next page that still needs a recorded byte.
+        let mut need = addr / PAGE;
+        for (&start, bytes) in self.regions.range(first..end) {
+            let (lo, hi) = (start.max(addr), (start + bytes.len() as u64).min(end));
+            if lo >= hi {
+                continue;
+            }
+            if lo / PAGE > need {
+                return false;
+            }
+            buf[(lo - addr) as usize..(hi - addr) as usize]
+                .copy_from_slice(&bytes[(lo - start) as usize..(hi - start) as usize]);
+            need = need.max((hi - 1) / PAGE + 1);
+        }
+        need > (end - 1) / PAGE
+    }
 }
 
 fn invalid(msg: &str) -> io::Error {
@@ -445,5 +494,30 @@ mod tests {
             SnapshotReader::load(file.path()),
             Err(Error::Binary { .. })
         ));
+    }
+
+    #[test]
+    fn batches_read_by_page_like_a_live_process() {
+        let mut snap = SnapshotReader::new();
+        snap.insert(0x1010, &[1u8; 16]);
+        snap.insert(0x1f00, &[2u8; 16]);
+        snap.insert(0x2100, &[3u8; 16]);
+        snap.insert(0x4000, &[4u8; 16]);
+        let mut a = [9u8; 0x1200];
+        let mut b = [9u8; 0x3010];
+        let mut c = [9u8; 8];
+        let n = snap.read_batch_prefix(&mut [(0x1000, &mut a), (0x1000, &mut b), (0x4000, &mut c)]);
+        assert_eq!(
+            n, 1,
+            "pages 0x1000 and 0x2000 were touched, 0x3000 never was"
+        );
+        assert_eq!(
+            (a[0], a[0x10], a[0xf00], a[0x1100], a[0x1110]),
+            (0, 1, 2, 3, 0)
+        );
+        assert!(
+            snap.read_into(0x1000, &mut [0u8; 0x20]).is_err(),
+            "plain reads stay exact"
+        );
     }
 }

@@ -219,11 +219,47 @@ impl Target {
     /// resumed on every path out, including early returns and panics.
     pub fn pause(&self) -> Result<PauseGuard> {
         let process = remoteprocess::Process::new(self.pid).map_err(|e| self.map_remote(e))?;
-        let lock = process.lock().map_err(|e| self.map_remote(e))?;
+        let lock = match process.lock() {
+            Ok(lock) => lock,
+            // A thread still traced by us refuses a new seize (EPERM): try once more after
+            // letting it go.
+            Err(_) if self.release_leftover_traces() => {
+                process.lock().map_err(|e| self.map_remote(e))?
+            }
+            Err(e) => return Err(self.map_remote(e)),
+        };
         Ok(PauseGuard {
             _lock: lock,
             _not_send: PhantomData,
         })
+    }
+
+    /// Detach from threads of the target that are still traced by this process. A thread
+    /// killed while paused can be on its way to its exit stop when the pause ends: the detach
+    /// then fails (it is not stopped yet) and the thread waits in that stop for us, alive to
+    /// /proc and refusing every later pause, until we let it go. Returns whether any was let go.
+    fn release_leftover_traces(&self) -> bool {
+        let me = std::process::id().to_string();
+        let mut released = false;
+        for tid in self.threads().unwrap_or_default() {
+            let status = std::fs::read_to_string(format!("/proc/{}/task/{tid}/status", self.pid))
+                .unwrap_or_default();
+            let ours = status
+                .lines()
+                .find_map(|l| l.strip_prefix("TracerPid:"))
+                .is_some_and(|t| t.trim() == me);
+            if !ours {
+                continue;
+            }
+            // SAFETY: plain syscalls on a thread we trace; WNOHANG never blocks, and a failed
+            // detach leaves things as they were.
+            unsafe {
+                let mut wstatus = 0;
+                libc::waitpid(tid as i32, &mut wstatus, libc::WNOHANG | libc::__WALL);
+                released |= libc::ptrace(libc::PTRACE_DETACH, tid as libc::pid_t, 0, 0) == 0;
+            }
+        }
+        released
     }
 
     fn map_remote(&self, e: remoteprocess::Error) -> Error {

@@ -144,7 +144,30 @@ impl Regions {
         Ok(data)
     }
 
-    /// ≤3.10 (and frames outside chunks): the `size` bytes at `addr`, from a copy when one
+    /// 3.11+ frames outside the data stack (a generator's frame inside its object, an entry
+    /// frame on the C stack): just the frame. Such frames are not laid out next to each other,
+    /// and a window around one on the C stack would copy pages of it on every sample.
+    pub(crate) fn exact<R: MemoryReader>(
+        &mut self,
+        r: &R,
+        addr: u64,
+        size: usize,
+    ) -> Result<&[u8]> {
+        if self.get(addr, size).is_none() {
+            let mut data = self.buffer(size);
+            if let Err(e) = r.read_into(addr, &mut data) {
+                self.pool.push(data);
+                return Err(e);
+            }
+            if self.loaded.len() >= MAX_REGIONS {
+                self.loaded.remove(0);
+            }
+            self.loaded.push((addr, data));
+        }
+        Ok(self.get(addr, size).expect("just loaded"))
+    }
+
+    /// ≤3.10: the `size` bytes at `addr`, from a copy when one
     /// holds them, else by reading a window that ends at the frame's end — falling back to the
     /// frame's own page, then to the frame alone, where the memory below is not mapped.
     pub(crate) fn window<R: MemoryReader>(

@@ -380,7 +380,7 @@ impl<R: MemoryReader> Walker<R> {
             let bytes: &[u8] = if regions.in_chunks(&self.reader, l, *frame, size)?.is_some() {
                 regions.get(*frame, size).expect("in a chunk")
             } else {
-                regions.window(&self.reader, *frame, size)?
+                regions.exact(&self.reader, *frame, size)?
             };
             let previous = u64_at(bytes, l.iframe_previous)?;
             let code = u64_at(bytes, l.iframe_code)? & tag_mask;
