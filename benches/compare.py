@@ -417,12 +417,22 @@ def long_rss(tools, python, seconds):
 
 
 def sleep_floor():
-    """CPU per 1 ms sleep-and-wake of a bare C loop: the floor under every sampler's figure."""
+    """A bare C loop that only sleeps and wakes, as the sampler does: the CPU each wake-up costs
+    (the floor under every profiler's CPU per sample) and how often the machine wakes it later
+    than one interval (the ceiling on any sustained rate)."""
     exe = os.path.join(ROOT, "target", "sleep_floor")
     subprocess.check_call(["gcc", "-O2", "-o", exe, os.path.join(ROOT, "benches", "sleep_floor.c")])
-    runs = sorted(float(subprocess.check_output([exe, "5000"]).decode()) for _ in range(3))
-    return ["sleeping 1 ms and waking, bare C loop (median of 3 × 5000)", "CPU per wake-up"], \
-        [["clock_nanosleep(TIMER_ABSTIME)", "%.1f µs" % runs[1]]]
+    rows = []
+    for n, interval_us, cpu in ((5000, 1000, None), (50000, 100, 1)):
+        cmd = ([] if cpu is None else ["taskset", "-c", str(cpu)]) + [exe, str(n), str(interval_us)]
+        runs = sorted(tuple(float(x) for x in subprocess.check_output(cmd).decode().split())
+                      for _ in range(3))
+        cpu_us, late, worst = runs[1]
+        rows.append(["%d Hz%s" % (1000000 // interval_us, "" if cpu is None else ", one core"),
+                     "%.1f µs" % cpu_us, "%d of %d (%.2f%%)" % (late, n, 100.0 * late / n),
+                     "%.0f µs" % worst])
+    return ["bare C sleep loop (median of 3)", "CPU per wake-up", "wake-ups later than one interval",
+            "worst lateness"], rows
 
 
 def main():
