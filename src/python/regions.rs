@@ -154,21 +154,26 @@ impl Regions {
         size: usize,
     ) -> Result<&[u8]> {
         if self.get(addr, size).is_none() {
-            let mut data = self.buffer(size);
-            if let Err(e) = r.read_into(addr, &mut data) {
-                self.pool.push(data);
-                return Err(e);
-            }
-            if self.loaded.len() >= MAX_REGIONS {
-                self.loaded.remove(0);
-            }
-            self.loaded.push((addr, data));
+            self.load(r, addr, size)?;
         }
         Ok(self.get(addr, size).expect("just loaded"))
     }
 
-    /// ≤3.10: the `size` bytes at `addr`, from a copy when one
-    /// holds them, else by reading a window that ends at the frame's end — falling back to the
+    /// Copy `len` bytes at `start` into a pooled buffer and keep it.
+    fn load<R: MemoryReader>(&mut self, r: &R, start: u64, len: usize) -> Result<()> {
+        let mut data = self.buffer(len);
+        if let Err(e) = r.read_into(start, &mut data) {
+            self.pool.push(data);
+            return Err(e);
+        }
+        if self.loaded.len() >= MAX_REGIONS {
+            self.loaded.remove(0);
+        }
+        self.loaded.push((start, data));
+        Ok(())
+    }
+
+    /// ≤3.10: the `size` bytes at `addr`, from a copy when one holds them, else by reading a window that ends at the frame's end — falling back to the
     /// frame's own page, then to the frame alone, where the memory below is not mapped.
     pub(crate) fn window<R: MemoryReader>(
         &mut self,
@@ -184,27 +189,14 @@ impl Regions {
                 page_start.min(addr),
                 addr,
             ];
-            let mut last_err = None;
+            let mut loaded = Ok(());
             for start in starts {
-                let mut data = self.buffer((end.wrapping_sub(start)) as usize);
-                match r.read_into(start, &mut data) {
-                    Ok(()) => {
-                        if self.loaded.len() >= MAX_REGIONS {
-                            self.loaded.remove(0);
-                        }
-                        self.loaded.push((start, data));
-                        last_err = None;
-                        break;
-                    }
-                    Err(e) => {
-                        self.pool.push(data);
-                        last_err = Some(e);
-                    }
+                loaded = self.load(r, start, end.wrapping_sub(start) as usize);
+                if loaded.is_ok() {
+                    break;
                 }
             }
-            if let Some(e) = last_err {
-                return Err(e);
-            }
+            loaded?;
         }
         Ok(self.get(addr, size).expect("just loaded"))
     }

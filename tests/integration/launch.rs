@@ -23,7 +23,7 @@ fn check_launch(py: &Interpreter) -> Result<(), String> {
         &[
             "record",
             "-d",
-            "5",
+            "10",
             "-r",
             "100",
             "-f",
@@ -54,8 +54,8 @@ fn check_launch(py: &Interpreter) -> Result<(), String> {
             run.stderr
         ));
     }
-    // Recording stopped when the program exited (after about 1.5 s), not at --duration 5.
-    if run.elapsed >= Duration::from_secs(5) {
+    // Recording stopped when the program exited (after about 3 s), not at --duration 10.
+    if run.elapsed >= Duration::from_secs(10) {
         return Err(format!(
             "took {:?}: did not stop when the program exited",
             run.elapsed

@@ -1,5 +1,6 @@
-# For launch mode: prints a line, burns about 1.5 s of CPU in launched_work(), exits with 3.
-# (A busy test machine may take a good part of a second to attach with a debug build.)
+# For launch mode: prints a line, burns about 3 s of CPU in launched_work(), exits with 3.
+# (A busy test machine may take more than a second to attach with a debug build, and launch
+# mode has no ready line to wait for: the target cannot know when the profiler is attached.)
 # Python 2.7 compatible.
 import sys
 import time
@@ -16,5 +17,5 @@ def launched_work(seconds):  # LINE_DEF
 
 sys.stdout.write("hello from launch_exit.py\n")
 sys.stdout.flush()
-launched_work(1.5)  # LINE_CALL
+launched_work(3.0)  # LINE_CALL
 sys.exit(3)
