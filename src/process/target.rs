@@ -239,7 +239,9 @@ impl Target {
     /// then fails (it is not stopped yet) and the thread waits in that stop for us, alive to
     /// /proc and refusing every later pause, until we let it go. Returns whether any was let go.
     fn release_leftover_traces(&self) -> bool {
-        let me = std::process::id().to_string();
+        // The tracer is a thread: /proc names the thread that paused the target (this one).
+        // SAFETY: gettid has no preconditions.
+        let me = unsafe { libc::gettid() }.to_string();
         let mut released = false;
         for tid in self.threads().unwrap_or_default() {
             let status = std::fs::read_to_string(format!("/proc/{}/task/{tid}/status", self.pid))

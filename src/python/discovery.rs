@@ -124,7 +124,9 @@ fn find_in_binary<R: MemoryReader>(
         }
         (interp, "scan of the binary's data")
     };
-    if !is_interpreter(r, &layout, interp_addr) {
+    // The newest thread can exit between the two reads of the check (a program that starts and
+    // ends threads all the time): look again before calling it not an interpreter.
+    if !(0..5).any(|_| is_interpreter(r, &layout, interp_addr)) {
         return Err(Error::invalid(format!(
             "found no initialized interpreter (via {how}); if the program is just starting, try again"
         )));
