@@ -43,6 +43,24 @@ struct Fingerprint {
     first_line: i32,
 }
 
+/// Code objects resolved for one sample: looked up by address without cloning an `Arc` per
+/// frame (a 100-frame stack would otherwise take 200 atomic reference-count changes).
+#[derive(Debug)]
+pub(crate) struct Resolved {
+    /// Sorted, unique.
+    addrs: Vec<u64>,
+    /// Parallel to `addrs`; `None` for an address that is not a code object.
+    infos: Vec<Option<Arc<CodeInfo>>>,
+}
+
+impl Resolved {
+    /// The code object at `addr`, if it is one.
+    pub(crate) fn get(&self, addr: u64) -> Option<&Arc<CodeInfo>> {
+        let i = self.addrs.binary_search(&addr).ok()?;
+        self.infos[i].as_ref()
+    }
+}
+
 /// Cache of decoded code objects of one interpreter.
 #[derive(Debug)]
 pub(crate) struct CodeCache {
@@ -94,14 +112,13 @@ impl CodeCache {
     }
 
     /// Resolve many code objects at once: one vectored read of their heads, then the strings of
-    /// the ones not cached (or whose head changed). The result is in the order of `addrs`;
-    /// `None` for an address that is not a code object.
+    /// the ones not cached (or whose head changed). Look each address up in the result.
     pub(crate) fn resolve<R: MemoryReader>(
         &mut self,
         r: &R,
         layout: &Layout,
         addrs: &[u64],
-    ) -> Result<Vec<Option<Arc<CodeInfo>>>> {
+    ) -> Result<Resolved> {
         let mut unique: Vec<u64> = addrs.to_vec();
         unique.sort_unstable();
         unique.dedup();
@@ -147,15 +164,10 @@ impl CodeCache {
             }
             resolved.push(Some(info));
         }
-        Ok(addrs
-            .iter()
-            .map(|a| {
-                unique
-                    .binary_search(a)
-                    .ok()
-                    .and_then(|i| resolved[i].clone())
-            })
-            .collect())
+        Ok(Resolved {
+            addrs: unique,
+            infos: resolved,
+        })
     }
 
     /// The source line at byte offset `addr` of a code object's bytecode.

@@ -426,21 +426,20 @@ impl<R: MemoryReader> Walker<R> {
             .iter()
             .flat_map(|t| t.frames.iter().map(|f| f.code))
             .collect();
-        let infos = self.codes.resolve(&self.reader, l, &addrs)?;
+        let resolved = self.codes.resolve(&self.reader, l, &addrs)?;
         let objects = Objects { layout: l };
         let ids: Vec<u64> = raw.iter().map(|t| t.thread_id).collect();
         self.names
             .refresh_if_changed(&self.reader, &objects, &self.interp, &ids);
-        let mut infos = infos.into_iter();
         let mut stacks = Vec::with_capacity(raw.len());
         for t in raw {
             let mut frames = Vec::with_capacity(t.frames.len() + 1);
             for f in &t.frames {
-                if let Some(info) = infos.next().flatten().filter(|i| !is_init_shim(l, i)) {
+                if let Some(info) = resolved.get(f.code).filter(|i| !is_init_shim(l, i)) {
                     frames.push(Frame {
                         name: info.name.clone(),
                         filename: info.filename.clone(),
-                        line: self.codes.line(&info, f.offset),
+                        line: self.codes.line(info, f.offset),
                     });
                 }
             }
