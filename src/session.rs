@@ -3,7 +3,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::process::{LiveReader, Target, ThreadStates};
+use crate::process::{LiveReader, StateCache, Target, ThreadStates};
 use crate::python::{find_interpreter, Interpreter, OsThreads, Walker};
 use crate::stack::ThreadStack;
 
@@ -28,6 +28,23 @@ pub struct Session {
     /// to tid through them), rebuilt only when the listing changes. Values: whether each was
     /// running, read before the pause in blocking mode only.
     os: OsThreads,
+    /// Non-blocking mode: running states reused while a thread's stack top stays put.
+    reused_states: StateCache<StackTop>,
+}
+
+/// How long a thread's running state is reused while its stack top does not move.
+const STATE_REUSE: Duration = Duration::from_millis(20);
+
+/// Where a thread stands: depth, and the top frame's function (its interned name) and line.
+type StackTop = (usize, usize, u32);
+
+fn stack_top(stack: &ThreadStack) -> StackTop {
+    let top = stack.frames.first();
+    (
+        stack.frames.len(),
+        top.map_or(0, |f| std::sync::Arc::as_ptr(&f.name) as *const u8 as usize),
+        top.map_or(0, |f| f.line),
+    )
 }
 
 impl Session {
@@ -88,6 +105,7 @@ impl Session {
             pause,
             states,
             os,
+            reused_states: StateCache::new(STATE_REUSE),
         }
     }
 
@@ -108,6 +126,8 @@ impl Session {
             self.os
                 .active
                 .extend(self.states.tids().map(|tid| (tid, false)));
+            let known = &self.os.active;
+            self.reused_states.retain(|tid| known.contains_key(&tid));
         }
         let result = match self.pause {
             PauseMode::Blocking => {
@@ -140,9 +160,11 @@ impl Session {
 
     /// Whether each thread is running. The GIL holder runs Python code by definition, so the OS
     /// is not asked about it; only the other Python threads cost a `stat` read (not every thread
-    /// of the process: native threads are not shown).
+    /// of the process: native threads are not shown), reused for up to [`STATE_REUSE`] while
+    /// the thread's stack top stays put (see [`StateCache`]).
     /// https://github.com/python/cpython/blob/v3.12.1/Python/ceval_gil.c
     fn set_active(&mut self, stacks: &mut [ThreadStack]) {
+        let now = Instant::now();
         for stack in stacks {
             let known = stack
                 .os_tid
@@ -156,7 +178,12 @@ impl Session {
             stack.active = stack.holds_gil
                 || match self.pause {
                     PauseMode::Blocking => running_before,
-                    PauseMode::NonBlocking => self.states.is_running(tid) == Some(true),
+                    PauseMode::NonBlocking => {
+                        let states = &mut self.states;
+                        self.reused_states.running(tid, stack_top(stack), now, || {
+                            states.is_running(tid) == Some(true)
+                        })
+                    }
                 };
         }
     }

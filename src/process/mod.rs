@@ -21,7 +21,7 @@ pub use permissions::permission_hint;
 pub use prefetch::Prefetching;
 pub use snapshot::{RecordingReader, SnapshotReader};
 pub use target::{PauseGuard, Target};
-pub use thread_states::ThreadStates;
+pub use thread_states::{StateCache, ThreadStates};
 
 /// Reads bytes of another address space.
 pub trait MemoryReader {

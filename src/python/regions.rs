@@ -176,8 +176,9 @@ impl Regions {
         Ok(())
     }
 
-    /// ≤3.10: the `size` bytes at `addr`, from a copy when one holds them, else by reading a window that ends at the frame's end — falling back to the
-    /// frame's own page, then to the frame alone, where the memory below is not mapped.
+    /// ≤3.10: the `size` bytes at `addr`, from a copy when one holds them, else by reading a
+    /// window that ends at the frame's end — falling back to the frame's own page, then to the
+    /// frame alone, where the memory below is not mapped.
     pub(crate) fn window<R: MemoryReader>(
         &mut self,
         r: &R,

@@ -229,6 +229,69 @@ fn record_proportions_match_measured_work() {
     assert_no_failures(&on_every_interpreter(PARALLEL, check_proportions));
 }
 
+/// Without pausing, a thread that works outside the GIL (a long C call, its Python stack still)
+/// is active in (nearly) every tick, and threads that wait are not counted; this holds while
+/// its OS state is reused between reads (the stack top does not move).
+fn check_gil_free_work(py: &Interpreter) -> Result<(), String> {
+    let (target, _) = Target::spawn(&py.path, "gil_free.py", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("gil_free.txt");
+    let pid = target.pid().to_string();
+    let run = run_pyprobe_within(
+        &[
+            "record",
+            "--pid",
+            &pid,
+            "-r",
+            "200",
+            "-d",
+            "2",
+            "-f",
+            "raw",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        RECORD_TIMEOUT,
+    )?;
+    if !run.status.success() {
+        return Err(format!("pyprobe exit {:?}: {}", run.status, run.stderr));
+    }
+    let stacks = read_collapsed(&out)?;
+    let file = script("gil_free.py").display().to_string();
+    let fill_line = format!(
+        "fill_forever ({file}:{})",
+        line_of("gil_free.py", "LINE_FILL")
+    );
+    let filling: u64 = stacks
+        .iter()
+        .filter(|s| s.frames.last() == Some(&fill_line))
+        .map(|s| s.count)
+        .sum();
+    let ticks: u64 = run
+        .stderr
+        .split(" samples")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| format!("no sample count in {:?}", run.stderr))?;
+    // memset leaves the GIL for a moment between calls: almost, not exactly, every tick.
+    if ticks < 200 || filling * 10 < ticks * 9 {
+        return Err(format!(
+            "the GIL-free filler is active in {filling} of {ticks} ticks: {stacks:?}"
+        ));
+    }
+    let waiting = samples_in(&stacks, "wait_forever") + samples_in(&stacks, "main_sleep");
+    if waiting > 0 {
+        return Err(format!("{waiting} samples of waiting threads: {stacks:?}"));
+    }
+    Ok(())
+}
+
+#[test]
+fn record_counts_gil_free_work_as_active() {
+    assert_no_failures(&on_every_interpreter(PARALLEL, check_gil_free_work));
+}
+
 fn check_outputs(py: &Interpreter) -> Result<(), String> {
     let (target, _) = Target::spawn(&py.path, "cpu_split.py", &["thread"]);
     let pid = target.pid();
