@@ -23,6 +23,9 @@ pub use snapshot::{RecordingReader, SnapshotReader};
 pub use target::{PauseGuard, Target};
 pub use thread_states::{StateCache, ThreadStates};
 
+/// The page size of the targets (x86_64): memory is mapped, and readable, page by page.
+pub(crate) const PAGE: u64 = 4096;
+
 /// Reads bytes of another address space.
 pub trait MemoryReader {
     /// Fill `buf` with the bytes at `addr`. A short or failed read is an error.

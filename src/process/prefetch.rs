@@ -13,7 +13,7 @@
 //! that order, inside the batch, so the second copy is still taken after the frames.
 use std::cell::RefCell;
 
-use super::MemoryReader;
+use super::{MemoryReader, PAGE};
 use crate::error::Result;
 
 /// Most regions in one speculative batch (the kernel's iovec limit).
@@ -66,10 +66,8 @@ struct Span {
     loaded: bool,
 }
 
-/// Reads are merged only within a page or across neighbouring pages: every page of a merged
-/// span is then touched by one of its regions, so it is as readable as they are.
-const PAGE: u64 = 4096;
-/// Largest merged span.
+/// Largest merged span. Reads are merged only within a page or across neighbouring pages:
+/// every page of a merged span is then touched by one of its regions, so it is as readable.
 const MAX_SPAN: u64 = 64 << 10;
 
 impl State {

@@ -20,7 +20,7 @@ use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use super::MemoryReader;
+use super::{MemoryReader, PAGE};
 use crate::error::{Error, Result};
 
 /// First bytes of every snapshot file; the digit is the format version.
@@ -222,7 +222,6 @@ impl SnapshotReader {
     /// Fill `buf` from every recorded byte in it, zero elsewhere, if each page it spans holds
     /// some recorded byte; false (and `buf` unspecified) otherwise.
     fn read_paged(&self, addr: u64, buf: &mut [u8]) -> bool {
-        const PAGE: u64 = 4096;
         let Some(end) = addr.checked_add(buf.len() as u64) else {
             return false;
         };

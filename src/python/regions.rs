@@ -12,7 +12,7 @@
 use python_versions::Layout;
 
 use crate::error::Result;
-use crate::process::{u64_at, MemoryReader};
+use crate::process::{u64_at, MemoryReader, PAGE};
 
 /// The smallest data-stack chunk CPython allocates (`DATA_STACK_CHUNK_SIZE`, 16 KiB): reading
 /// this much from a chunk's start is always inside the chunk.
@@ -20,8 +20,6 @@ use crate::process::{u64_at, MemoryReader};
 pub(crate) const CHUNK_MIN: usize = 16 * 1024;
 /// Largest chunk copied whole.
 const CHUNK_MAX: u64 = 8 * 1024 * 1024;
-/// Reads of the newest chunk end on a page boundary.
-const PAGE: u64 = 4096;
 /// Bytes read around a heap frame (≤3.10), ending at the frame's end. A page: since every
 /// sample's reads go out in one batch anyway, a larger window saves no syscall, only copies
 /// more (16 KiB windows copied 115 KB per 100-frame sample on 3.9, 4 KiB ones 61 KB).
@@ -187,7 +185,7 @@ impl Regions {
     ) -> Result<&[u8]> {
         if self.get(addr, size).is_none() {
             let end = addr.wrapping_add(size as u64);
-            let page_start = addr & !0xfff;
+            let page_start = addr & !(PAGE - 1);
             let starts = [
                 end.saturating_sub(FRAME_WINDOW as u64),
                 page_start.min(addr),

@@ -73,6 +73,17 @@ pub fn samples_in(stacks: &[Folded], function: &str) -> u64 {
         .sum()
 }
 
+/// Samples and errors from pyprobe's summary line "pyprobe: N samples, M errors, …".
+pub fn summary_counts(stderr: &str) -> Option<(u64, u64)> {
+    let line = stderr.lines().find(|l| l.contains(" samples, "))?;
+    let rest = line.split("pyprobe: ").nth(1)?;
+    let mut words = rest.split([' ', ',']).filter(|w| !w.is_empty());
+    let samples = words.next()?.parse().ok()?;
+    words.next()?; // "samples"
+    let errors = words.next()?.parse().ok()?;
+    Some((samples, errors))
+}
+
 /// pyprobe's result, or an error with its stderr when it failed.
 pub fn record(args: &[&str]) -> Result<Finished, String> {
     let out = run_pyprobe_within(args, RECORD_TIMEOUT)?;
@@ -237,25 +248,19 @@ fn check_gil_free_work(py: &Interpreter) -> Result<(), String> {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("gil_free.txt");
     let pid = target.pid().to_string();
-    let run = run_pyprobe_within(
-        &[
-            "record",
-            "--pid",
-            &pid,
-            "-r",
-            "200",
-            "-d",
-            "2",
-            "-f",
-            "raw",
-            "-o",
-            out.to_str().unwrap(),
-        ],
-        RECORD_TIMEOUT,
-    )?;
-    if !run.status.success() {
-        return Err(format!("pyprobe exit {:?}: {}", run.status, run.stderr));
-    }
+    let run = record(&[
+        "record",
+        "--pid",
+        &pid,
+        "-r",
+        "200",
+        "-d",
+        "2",
+        "-f",
+        "raw",
+        "-o",
+        out.to_str().unwrap(),
+    ])?;
     let stacks = read_collapsed(&out)?;
     let file = script("gil_free.py").display().to_string();
     let fill_line = format!(
@@ -267,12 +272,7 @@ fn check_gil_free_work(py: &Interpreter) -> Result<(), String> {
         .filter(|s| s.frames.last() == Some(&fill_line))
         .map(|s| s.count)
         .sum();
-    let ticks: u64 = run
-        .stderr
-        .split(" samples")
-        .next()
-        .and_then(|s| s.rsplit(' ').next())
-        .and_then(|n| n.parse().ok())
+    let (ticks, _) = summary_counts(&run.stderr)
         .ok_or_else(|| format!("no sample count in {:?}", run.stderr))?;
     // memset leaves the GIL for a moment between calls: almost, not exactly, every tick.
     if ticks < 200 || filling * 10 < ticks * 9 {

@@ -4,12 +4,11 @@
 use std::sync::Mutex;
 
 use super::interpreter;
-use super::recording::summary_counts;
 use crate::dump::line_of;
 use crate::harness::{
     assert_no_failures, on_every_interpreter, run_pyprobe, run_pyprobe_within, Interpreter, Target,
 };
-use crate::record::{read_collapsed, samples_in, PARALLEL, RECORD_TIMEOUT};
+use crate::record::{read_collapsed, samples_in, summary_counts, PARALLEL, RECORD_TIMEOUT};
 
 /// Highest share of failed samples accepted while threads come and go at 1 kHz. Measured:
 /// a few percent (see the report printed by the test); a racing read is retried and then

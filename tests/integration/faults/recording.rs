@@ -305,14 +305,3 @@ fn pyprobe_killed_while_writing_leaves_no_partial_output() {
         "SIGKILL while writing: {complete} complete outputs, {absent} absent, {temps} temp files left"
     );
 }
-
-/// Samples and errors from pyprobe's summary line "pyprobe: N samples, M errors, …".
-pub fn summary_counts(stderr: &str) -> Option<(u64, u64)> {
-    let line = stderr.lines().find(|l| l.contains(" samples, "))?;
-    let rest = line.split("pyprobe: ").nth(1)?;
-    let mut words = rest.split([' ', ',']).filter(|w| !w.is_empty());
-    let samples = words.next()?.parse().ok()?;
-    words.next()?; // "samples"
-    let errors = words.next()?.parse().ok()?;
-    Some((samples, errors))
-}
