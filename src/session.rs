@@ -138,7 +138,10 @@ impl Session {
                 for (&tid, running) in &mut self.os.active {
                     *running = self.states.is_running(tid) == Some(true);
                 }
-                let _paused = self.target.pause()?;
+                let paused = self.target.pause()?;
+                for (&tid, running) in &mut self.os.active {
+                    *running = *running && !paused.stopped_in_blocking_call(tid);
+                }
                 self.walker.sample(&self.os)
             }
             PauseMode::NonBlocking => self.walker.sample(&self.os),

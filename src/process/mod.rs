@@ -4,6 +4,7 @@
 //! walker runs against a live process ([`LiveReader`]) or a recorded snapshot ([`SnapshotReader`]).
 use crate::error::{Error, Result};
 
+mod blocked;
 pub mod elf;
 pub mod file_bytes;
 pub mod live;

@@ -35,8 +35,15 @@ fn plausible_pointer(p: u64) -> bool {
 /// both `__init__` and it has no lines; CPython hides it from tracebacks (it is "incomplete",
 /// before `_co_firsttraceable`), and so do we.
 /// https://github.com/python/cpython/blob/v3.13.0/Python/specialize.c
-fn is_init_shim(l: &Layout, info: &super::code::CodeInfo) -> bool {
-    l.version >= (3, 13) && &*info.filename == "__init__" && &*info.name == "__init__"
+///
+/// 3.12+ `<interpreter trampoline>` in `<shim>`: the code of the entry frame each C-level
+/// call into Python pushes on the C stack. The frame's owner says so, but a read that races
+/// the frame being filled in can see the code before the owner: hidden by name too.
+/// https://github.com/python/cpython/blob/v3.12.1/Objects/codeobject.c (`_PyCode_CreateShim`)
+fn is_shim(l: &Layout, info: &super::code::CodeInfo) -> bool {
+    let (name, file) = (&*info.name, &*info.filename);
+    (l.version >= (3, 13) && file == "__init__" && name == "__init__")
+        || (l.version >= (3, 12) && file == "<shim>" && name == "<interpreter trampoline>")
 }
 
 /// Notices a linked list that loops back on itself (a torn read can link a frame to one above
@@ -435,7 +442,7 @@ impl<R: MemoryReader> Walker<R> {
         for t in raw {
             let mut frames = Vec::with_capacity(t.frames.len() + 1);
             for f in &t.frames {
-                if let Some(info) = resolved.get(f.code).filter(|i| !is_init_shim(l, i)) {
+                if let Some(info) = resolved.get(f.code).filter(|i| !is_shim(l, i)) {
                     frames.push(Frame {
                         name: info.name.clone(),
                         filename: info.filename.clone(),

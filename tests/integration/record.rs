@@ -189,7 +189,7 @@ fn check_proportions(py: &Interpreter) -> Result<(), String> {
 
 /// Check every stack of cpu_split.py's main thread that is in cpu_a or cpu_b: exactly
 /// `<module>` → `main()` → `cpu_x()`, in cpu_split.py, `<module>` at its call of main(), cpu_x
-/// at a line of its body (mostly the `for` line and the line of the loop body, which must be
+/// at its `def` line or a line of its body (mostly the `for` line and the line of the loop body, which must be
 /// seen if the function has 20 samples or more). Returns how many samples have main() at a line other than its call of that function
 /// (torn reads, possible only without --blocking).
 fn check_split_stacks(stacks: &[Folded]) -> Result<u64, String> {
@@ -202,8 +202,9 @@ fn check_split_stacks(stacks: &[Folded]) -> Result<u64, String> {
         ("cpu_a", l("LINE_CALL_A"), l("LINE_A")),
         ("cpu_b", l("LINE_CALL_B"), l("LINE_B")),
     ] {
-        // `x = 0`, `for …`, the body, `return x`.
-        let lines: Vec<String> = (body - 2..=body + 1)
+        // `def` (a frame just entered: CPython 3.11+ gives the first line to an instruction
+        // pointer before the first instruction), `x = 0`, `for …`, the body, `return x`.
+        let lines: Vec<String> = (body - 3..=body + 1)
             .map(|n| format!("{function} ({file}:{n})"))
             .collect();
         let mut at_body = 0;
@@ -240,10 +241,11 @@ fn record_proportions_match_measured_work() {
     assert_no_failures(&on_every_interpreter(PARALLEL, check_proportions));
 }
 
-/// Without pausing, a thread that works outside the GIL (a long C call, its Python stack still)
-/// is active in (nearly) every tick, and threads that wait are not counted; this holds while
-/// its OS state is reused between reads (the stack top does not move).
-fn check_gil_free_work(py: &Interpreter) -> Result<(), String> {
+/// A thread that works outside the GIL (a long C call, its Python stack still) is active in
+/// (nearly) every tick, and threads that wait are not counted. Without pausing, this holds
+/// while its OS state is reused between reads (the stack top does not move); with pausing at
+/// 1 kHz, a waiting thread that the previous pause woke is still not counted.
+fn check_gil_free_work(py: &Interpreter, mode: &str, rate: &str) -> Result<(), String> {
     let (target, _) = Target::spawn(&py.path, "gil_free.py", &[]);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("gil_free.txt");
@@ -252,8 +254,9 @@ fn check_gil_free_work(py: &Interpreter) -> Result<(), String> {
         "record",
         "--pid",
         &pid,
+        mode,
         "-r",
-        "200",
+        rate,
         "-d",
         "2",
         "-f",
@@ -289,7 +292,16 @@ fn check_gil_free_work(py: &Interpreter) -> Result<(), String> {
 
 #[test]
 fn record_counts_gil_free_work_as_active() {
-    assert_no_failures(&on_every_interpreter(PARALLEL, check_gil_free_work));
+    assert_no_failures(&on_every_interpreter(PARALLEL, |py| {
+        check_gil_free_work(py, "--nonblocking", "200")
+    }));
+}
+
+#[test]
+fn record_blocking_counts_gil_free_work_and_no_waiting_thread() {
+    assert_no_failures(&on_every_interpreter(PARALLEL, |py| {
+        check_gil_free_work(py, "--blocking", "1000")
+    }));
 }
 
 fn check_outputs(py: &Interpreter) -> Result<(), String> {

@@ -19,7 +19,20 @@ const MAX_CHURN_ERROR_RATE: f64 = 0.25;
 type DumpFrame = (String, String, u64);
 
 /// The main thread's frames (innermost first) from `pyprobe dump --json`.
-fn dump_main_frames(target: &Target) -> Result<Vec<DumpFrame>, String> {
+/// The main thread's frames once its innermost frame is at `top_line` (the script's sleep):
+/// "ready" is printed a few lines before it, so dump again (at most 50 times) until then.
+fn dump_main_frames(target: &Target, top_line: u32) -> Result<Vec<DumpFrame>, String> {
+    let mut frames = dump_main_frames_once(target)?;
+    for _ in 1..50 {
+        if frames.first().is_some_and(|f| f.2 == u64::from(top_line)) {
+            break;
+        }
+        frames = dump_main_frames_once(target)?;
+    }
+    Ok(frames)
+}
+
+fn dump_main_frames_once(target: &Target) -> Result<Vec<DumpFrame>, String> {
     let pid = target.pid().to_string();
     let out = run_pyprobe(&["dump", "--pid", &pid, "--json"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -213,7 +226,8 @@ fn check_deep_frames(frames: &[DumpFrame]) -> Result<(), String> {
 
 fn check_deep(py: &Interpreter) -> Result<(), String> {
     let (target, _) = Target::spawn(&py.path, "fault_deep.py", &[]);
-    check_deep_frames(&dump_main_frames(&target)?).map_err(|e| format!("dump: {e}"))?;
+    let top = line_of("fault_deep.py", "LINE_SLEEP");
+    check_deep_frames(&dump_main_frames(&target, top)?).map_err(|e| format!("dump: {e}"))?;
     drop(target);
     // Recorded: every sample has the whole stack (not cut, not an error).
     let (target, _) = Target::spawn(&py.path, "fault_deep.py", &["spin"]);
@@ -303,7 +317,7 @@ fn check_generators(py: &Interpreter) -> Result<(), String> {
     let s = "fault_generators.py";
     let l = |tag| line_of(s, tag);
     let (target, _) = Target::spawn(&py.path, s, &[]);
-    let frames = dump_main_frames(&target)?;
+    let frames = dump_main_frames(&target, l("LINE_GEN_SLEEP"))?;
     check_chain(
         &frames,
         s,
@@ -325,8 +339,8 @@ fn check_generators(py: &Interpreter) -> Result<(), String> {
         return Ok(());
     }
     let (target, _) = Target::spawn(&py.path, s, &["yield_from"]);
-    let frames = dump_main_frames(&target)?;
     // The delegating generators are compiled from a string: lines 6 (sleep) and 8 (yield from).
+    let frames = dump_main_frames(&target, 6)?;
     check_chain(&frames, "fault_generators_from.py", "gen_from", 6, 8, 200)
         .map_err(|e| format!("yield from: {e}"))?;
     let rest = &frames[201..];
@@ -351,7 +365,7 @@ fn check_coroutines(py: &Interpreter) -> Result<(), String> {
     let s = "fault_coroutines.py";
     let l = |tag| line_of(s, tag);
     let (target, _) = Target::spawn(&py.path, s, &[]);
-    let frames = dump_main_frames(&target)?;
+    let frames = dump_main_frames(&target, l("LINE_CORO_SLEEP"))?;
     check_chain(
         &frames,
         s,
