@@ -127,6 +127,12 @@ impl RecordOutcome {
                 self.clock.missed,
                 self.clock.max_late.as_secs_f64() * 1e3
             );
+        } else if self.clock.late > 0 {
+            line += &format!(
+                "; late ticks made up: {} (worst lateness {:.1} ms)",
+                self.clock.late,
+                self.clock.max_late.as_secs_f64() * 1e3
+            );
         }
         if let Some(m) = &self.memory {
             line += &format!("\npyprobe: {m}");
@@ -254,7 +260,12 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
     }
     let (stop_reason, clock, _session) = sampler.join();
     profile.error_count = errors;
-    profile.duration = started.elapsed();
+    // The sampler's own span: the collector's last drain and the join are not sampling time.
+    profile.duration = if clock.span.is_zero() {
+        started.elapsed()
+    } else {
+        clock.span
+    };
     write_output(config, &profile, &output)?;
     let _ = std::io::stderr().flush();
     let child_status = match child.0.take() {

@@ -305,3 +305,44 @@ fn pyprobe_killed_while_writing_leaves_no_partial_output() {
         "SIGKILL while writing: {complete} complete outputs, {absent} absent, {temps} temp files left"
     );
 }
+
+/// The number after `label` in `text` (e.g. "fell behind: 290 samples missed").
+fn number_after(text: &str, label: &str) -> Option<u64> {
+    let rest = &text[text.find(label)? + label.len()..];
+    rest.split(|c: char| !c.is_ascii_digit())
+        .find(|w| !w.is_empty())?
+        .parse()
+        .ok()
+}
+
+/// pyprobe stopped for 300 ms in the middle of a 1 kHz recording (as a stalled machine would
+/// stop it) makes up no more than 10 ms of ticks and says how many it missed: the samples it
+/// took and the ones it reports missing add up to the ticks of the duration.
+#[test]
+fn pyprobe_stalled_reports_missed_samples() {
+    let py = interpreter("pyenv-3.11.7");
+    let (target, _) = Target::spawn(&py.path, "deep_100.py", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("stalled.txt");
+    let extra = ["-r", "1000", "-d", "3"];
+    let running = start_recording(&target, &out, &extra, Duration::from_millis(500));
+    running.signal(libc::SIGSTOP);
+    // The stall under test: a known length of time with pyprobe stopped.
+    std::thread::sleep(Duration::from_millis(300));
+    running.signal(libc::SIGCONT);
+    let done = running.finish(STOP_TIMEOUT).unwrap();
+    assert!(done.status.success(), "{}", done.stderr);
+    let (samples, errors) = crate::record::summary_counts(&done.stderr).expect("a summary");
+    let missed = number_after(&done.stderr, "fell behind: ")
+        .unwrap_or_else(|| panic!("no missed samples reported: {}", done.stderr));
+    // ~290 (300 ms less the 10 ms made up); more if the stop took effect late.
+    assert!((250..=600).contains(&missed), "{}", done.stderr);
+    // 3,000 ticks ± the jitter's spread (±1.5% at 3 sigma) and the 10 ms made up.
+    let ticks = samples + errors + missed;
+    assert!(
+        (2900..=3100).contains(&ticks),
+        "{ticks} ticks: {}",
+        done.stderr
+    );
+    check_unharmed("stalled pyprobe", &target);
+}
