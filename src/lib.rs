@@ -13,6 +13,7 @@ pub mod dump;
 pub mod error;
 pub mod fast_hash;
 pub mod memory;
+pub mod name;
 pub mod output;
 pub mod process;
 pub mod profile;

@@ -42,7 +42,7 @@ fn stack_top(stack: &ThreadStack) -> StackTop {
     let top = stack.frames.first();
     (
         stack.frames.len(),
-        top.map_or(0, |f| std::sync::Arc::as_ptr(&f.name) as *const u8 as usize),
+        top.map_or(0, |f| f.name.address()),
         top.map_or(0, |f| f.line),
     )
 }

@@ -1,16 +1,15 @@
 //! What one walk of a thread produces: plain data, shared by the walker, `dump`, and the aggregator.
-use std::sync::Arc;
+use crate::name::Name;
 
 use serde::{Deserialize, Serialize};
 
-/// One Python frame. Names are shared (`Arc<str>`) with the walker's code-object cache, so a
-/// sample copies pointers, not strings.
+/// One Python frame. Names are interned ([`Name`]), so a sample copies pointers, not strings.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Frame {
     /// Function name (qualified name on 3.11+, e.g. `Class.method`).
-    pub name: Arc<str>,
+    pub name: Name,
     /// Source file name as the code object records it.
-    pub filename: Arc<str>,
+    pub filename: Name,
     /// Line being executed (0 when unknown).
     pub line: u32,
 }

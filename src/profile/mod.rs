@@ -5,8 +5,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use std::sync::Arc;
-
 use crate::fast_hash::FastMap;
 use crate::memory::MemoryDetails;
 use crate::stack::{Frame, ThreadStack};
@@ -145,10 +143,9 @@ pub struct Profile {
     /// Stacks charged for memory at the previous reading, and that reading.
     previous: Option<(Vec<u32>, u64)>,
     frame_index: HashMap<Frame, FrameId>,
-    /// Fast path of [`Profile::intern_frame`]: frames from the walker share their name and file
-    /// `Arc`s, so (pointer, pointer, line) identifies them without hashing strings. The `Arc`s
-    /// are kept here so the pointers stay unique.
-    frame_by_ptr: FastMap<FramePointers, (FrameId, Arc<str>, Arc<str>)>,
+    /// Fast path of [`Profile::intern_frame`]: names are interned, so (name address, file
+    /// address, line) identifies a frame without hashing strings.
+    frame_by_ptr: FastMap<FramePointers, FrameId>,
     thread_index: HashMap<u64, usize>,
     /// The last stack interned for each thread (by thread index).
     recent: FastMap<usize, RecentStack>,
@@ -166,11 +163,7 @@ struct RecentStack {
 }
 
 fn frame_pointers(frame: &Frame) -> FramePointers {
-    (
-        Arc::as_ptr(&frame.name) as *const u8 as usize,
-        Arc::as_ptr(&frame.filename) as *const u8 as usize,
-        frame.line,
-    )
+    (frame.name.address(), frame.filename.address(), frame.line)
 }
 
 /// Options that shape what is aggregated.
@@ -199,7 +192,7 @@ impl Profile {
     /// Intern a frame.
     pub fn intern_frame(&mut self, frame: &Frame) -> FrameId {
         let ptrs = frame_pointers(frame);
-        if let Some(&(id, _, _)) = self.frame_by_ptr.get(&ptrs) {
+        if let Some(&id) = self.frame_by_ptr.get(&ptrs) {
             return id;
         }
         let id = match self.frame_index.get(frame) {
@@ -211,8 +204,7 @@ impl Profile {
                 id
             }
         };
-        self.frame_by_ptr
-            .insert(ptrs, (id, frame.name.clone(), frame.filename.clone()));
+        self.frame_by_ptr.insert(ptrs, id);
         id
     }
 

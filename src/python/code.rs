@@ -3,6 +3,7 @@
 //! Code objects are immutable, so their strings and line table are read once. An address can be
 //! reused after a code object dies, so each sample re-reads the *head* of every code object it
 //! uses (one vectored read for all of them) and compares the pointers the cache was built from.
+use crate::name::Name;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -22,9 +23,9 @@ const MAX_CACHED: usize = 100_000;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct CodeInfo {
     /// Function name (`co_qualname` on 3.11+, `co_name` before).
-    pub(crate) name: Arc<str>,
+    pub(crate) name: Name,
     /// `co_filename`.
-    pub(crate) filename: Arc<str>,
+    pub(crate) filename: Name,
     /// `co_firstlineno`.
     pub(crate) first_line: i32,
     /// The raw line table.

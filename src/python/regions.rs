@@ -58,9 +58,11 @@ impl Regions {
         self.pool
     }
 
+    /// A buffer of `len` bytes for a read to fill: old contents are left (every byte is
+    /// overwritten by the read), only growth is zeroed.
     fn buffer(&mut self, len: usize) -> Vec<u8> {
         let mut b = self.pool.pop().unwrap_or_default();
-        b.clear();
+        b.truncate(len);
         b.resize(len, 0);
         b
     }

@@ -444,8 +444,8 @@ impl<R: MemoryReader> Walker<R> {
             for f in &t.frames {
                 if let Some(info) = resolved.get(f.code).filter(|i| !is_shim(l, i)) {
                     frames.push(Frame {
-                        name: info.name.clone(),
-                        filename: info.filename.clone(),
+                        name: info.name,
+                        filename: info.filename,
                         line: self.codes.line(info, f.offset),
                     });
                 }
