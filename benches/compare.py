@@ -4,6 +4,8 @@
 Installs py-spy 0.4.3 and austin-dist<4 from PyPI into a venv (target/bench-venv), builds
 pyprobe in release mode, then measures, side by side in one run:
   - CPU per sample on a 100-frame-deep busy stack at 1 kHz, per interpreter
+  - the CPU a bare C sleep loop spends per wake-up (the floor under any per-sample wake), and
+    pyprobe's work per sample without it (asked for 100 kHz, it never sleeps)
   - the sustained rate each profiler reaches when asked for 10 kHz (profiler pinned to one core)
   - the target's slowdown at 100 Hz: one long-running work-loop target per profiler reports its
     throughput every 0.25 s while the profiler is attached and detached in ABBA rounds
@@ -152,6 +154,17 @@ def cpu_per_sample(tools, interpreters, seconds, script="deep_busy.py"):
         rows.append(row)
     header = ["python"] + tools + (["py-spy / pyprobe"] if "pyprobe" in tools and "py-spy" in tools else [])
     return header, rows
+
+
+def work_per_sample(interpreters, seconds):
+    """pyprobe asked for 100 kHz, more than it can take: it never sleeps, so CPU per sample is
+    the work of a sample alone, without the sleep/wake floor."""
+    rows = []
+    for label, python in interpreters:
+        r = one_run("pyprobe", python, 100000, seconds)
+        rows.append([label, "%.1f µs" % (1e6 * r["cpu"] / max(r["samples"], 1)),
+                     "%.0f Hz" % (r["samples"] / r["wall"])])
+    return ["pyprobe asked for 100 kHz (never sleeps), 100-frame stack", "CPU per sample", "achieved"], rows
 
 
 def sustained_rate(tools, python, seconds):
@@ -463,6 +476,8 @@ def main():
     table("CPU per sample, 60 different functions, 1 kHz", *cpu_per_sample(tools, NEW[:1], args.seconds,
                                                                             "distinct_busy.py"))
     table("Sleep/wake floor", *sleep_floor())
+    if "pyprobe" in tools:
+        table("Work per sample, no sleeping", *work_per_sample(NEW + OLD, args.seconds))
     table("Sustained rate", *sustained_rate(tools, NEW[0][1], args.seconds))
     table("Target slowdown", *slowdown(pause_modes, NEW[0][1], args.slowdown_rounds, args.slowdown_window))
     table("Attach", *attach_time(tools, NEW[0][1]))
