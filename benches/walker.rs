@@ -13,7 +13,7 @@ use pyprobe::output::{writer_for, Format, OutputOptions};
 use pyprobe::process::{MemoryReader, SnapshotReader};
 use pyprobe::profile::{AggregateOptions, Profile};
 use pyprobe::python::{Interpreter, InterpreterRecord, OsThreads, Walker};
-use pyprobe::stack::ThreadStack;
+use pyprobe::stack::{Frame, ThreadStack};
 use pyprobe::Result;
 
 /// One fixture per frame-walk family: (family, interpreter label).
@@ -255,5 +255,63 @@ fn profile(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, sample, profile);
+/// A profile of 100,000 distinct stacks (five levels of ten functions under `<module>`, on
+/// four threads), the size the render row of the performance targets names.
+fn distinct_stacks_profile() -> Profile {
+    let opts = AggregateOptions {
+        per_thread: true,
+        ..Default::default()
+    };
+    let mut p = Profile::new("100k distinct stacks", Duration::from_millis(10));
+    let frame = |level: u32, k: u32| Frame {
+        name: format!("mod{level}.function_{k}").into(),
+        filename: format!("/usr/lib/python3.11/site-packages/pkg{level}/m{k}.py").into(),
+        line: 10 * k + level,
+    };
+    for i in 0..100_000u32 {
+        let mut frames: Vec<Frame> = (0..5)
+            .map(|level| frame(level, (i / 10u32.pow(level)) % 10))
+            .collect();
+        frames.push(Frame {
+            name: "<module>".into(),
+            filename: "/app/main.py".into(),
+            line: 1,
+        });
+        let stack = ThreadStack {
+            thread_id: u64::from(i % 4),
+            os_tid: Some(100 + i % 4),
+            name: Some(format!("thread-{}", i % 4)),
+            active: true,
+            holds_gil: false,
+            frames,
+        };
+        p.add_sample(std::slice::from_ref(&stack), &opts);
+    }
+    p
+}
+
+fn render_large(c: &mut Criterion) {
+    let profile = distinct_stacks_profile();
+    let mut group = c.benchmark_group("render_100k_distinct_stacks");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(5));
+    for format in [Format::Flamegraph, Format::Collapsed] {
+        let writer = writer_for(format);
+        let mut out = Vec::new();
+        group.bench_function(format!("{format}"), |b| {
+            b.iter(|| {
+                out.clear();
+                writer
+                    .write(&profile, &OutputOptions::default(), &mut out)
+                    .expect("render");
+                black_box(out.len())
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, sample, profile, render_large);
 criterion_main!(benches);
