@@ -107,24 +107,25 @@ fn split_totals(target: &mut Target) -> Result<(f64, f64), String> {
     parsed.ok_or_else(|| format!("expected `totals A B`, got {line:?}"))
 }
 
+/// `record` of `pid` at `rate` for 2 s into `out`, collapsed (raw), plus `extra` options.
+fn raw_record_args<'a>(
+    pid: &'a str,
+    rate: &'a str,
+    out: &'a Path,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec!["record", "--pid", pid, "-r", rate, "-d", "2", "-f", "raw"];
+    args.extend_from_slice(extra);
+    args.extend(["-o", out.to_str().unwrap()]);
+    args
+}
+
 fn check_proportions(py: &Interpreter) -> Result<(), String> {
     let (mut target, calibrated) = Target::spawn(&py.path, "cpu_split.py", &[]);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("profile.txt");
     let pid = target.pid().to_string();
-    let running = spawn_pyprobe(&[
-        "record",
-        "--pid",
-        &pid,
-        "-r",
-        "500",
-        "-d",
-        "2",
-        "-f",
-        "raw",
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    let running = spawn_pyprobe(&raw_record_args(&pid, "500", &out, &[]));
     // The truth: the wall-time split the script measured while pyprobe's sampler thread ran.
     // On an idle machine it equals the CPU split calibrated at startup; on a busy one it also
     // holds the stretches the target was preempted in one function, which the sampler sees too.
@@ -250,20 +251,7 @@ fn check_gil_free_work(py: &Interpreter, mode: &str, rate: &str) -> Result<(), S
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("gil_free.txt");
     let pid = target.pid().to_string();
-    let run = record(&[
-        "record",
-        "--pid",
-        &pid,
-        mode,
-        "-r",
-        rate,
-        "-d",
-        "2",
-        "-f",
-        "raw",
-        "-o",
-        out.to_str().unwrap(),
-    ])?;
+    let run = record(&raw_record_args(&pid, rate, &out, &[mode]))?;
     let stacks = read_collapsed(&out)?;
     let file = script("gil_free.py").display().to_string();
     let fill_line = format!(
