@@ -261,11 +261,7 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
     let (stop_reason, clock, _session) = sampler.join();
     profile.error_count = errors;
     // The sampler's own span: the collector's last drain and the join are not sampling time.
-    profile.duration = if clock.span.is_zero() {
-        started.elapsed()
-    } else {
-        clock.span
-    };
+    profile.duration = clock.span;
     write_output(config, &profile, &output)?;
     let _ = std::io::stderr().flush();
     let child_status = match child.0.take() {

@@ -126,6 +126,7 @@ impl Sampler {
             let start = Instant::now();
             let seed = start.elapsed().as_nanos() as u64 ^ 0x9e37_79b9_7f4a_7c15;
             let mut schedule = Schedule::new(start, interval, seed);
+            let end = config.duration.map(|d| start + d);
             let mut stats = ClockStats::default();
             let mut consecutive_errors = 0;
             let pid = session.target().pid();
@@ -137,7 +138,7 @@ impl Sampler {
                     break StopReason::Interrupted;
                 }
                 let now = Instant::now();
-                if config.duration.is_some_and(|d| now - start >= d) {
+                if end.is_some_and(|e| now >= e) {
                     break StopReason::Duration;
                 }
                 let at = now - start;
@@ -208,7 +209,6 @@ impl Sampler {
                     }
                 } else {
                     // Not past the end of --duration: the last sleep would only add to it.
-                    let end = config.duration.map(|d| start + d);
                     sleep_until(end.map_or(deadline, |e| deadline.min(e)), &stop);
                 }
             };
