@@ -3,15 +3,16 @@
 //! The file could be anything (a stripped static executable, a truncated library, not an ELF at
 //! all), so parsing never panics: everything is copied out of goblin's borrowed view into owned
 //! tables once, inside `catch_unwind`, and later lookups only touch those tables.
-use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
+use goblin::container::Ctx;
 use goblin::elf::program_header::PT_LOAD;
-use goblin::elf::section_header::SHT_NOBITS;
-use goblin::elf::sym::{STT_FILE, STT_SECTION};
-use goblin::elf::Elf;
+use goblin::elf::section_header::{SHN_XINDEX, SHT_DYNSYM, SHT_NOBITS, SHT_SYMTAB};
+use goblin::elf::sym::{Sym, Symtab, STT_FILE, STT_SECTION};
+use goblin::elf::{Elf, ProgramHeader, SectionHeader};
 
+use super::elf_symbols::{string_at, SymbolIndex};
 use super::file_bytes::FileBytes;
 use crate::error::{Error, Result};
 
@@ -43,7 +44,7 @@ pub struct Section {
 pub struct ElfFile {
     path: PathBuf,
     bytes: FileBytes,
-    symbols: HashMap<String, Symbol>,
+    symbols: SymbolIndex,
     sections: Vec<Section>,
     first_load_vaddr: Option<u64>,
     is_shared: bool,
@@ -113,12 +114,12 @@ impl ElfFile {
 
     /// The defined symbol `name` with its size.
     pub fn symbol(&self, name: &str) -> Option<Symbol> {
-        self.symbols.get(name).copied()
+        self.symbols.get(name)
     }
 
-    /// Every defined symbol (unordered).
+    /// Every defined symbol with a UTF-8 name, `.dynsym` first, each name once.
     pub fn symbols(&self) -> impl Iterator<Item = (&str, Symbol)> {
-        self.symbols.iter().map(|(n, s)| (n.as_str(), *s))
+        self.symbols.iter()
     }
 
     /// `(vaddr, size)` of the section `name`.
@@ -172,54 +173,78 @@ impl ElfFile {
 
 /// What we keep from goblin's borrowed view.
 struct Tables {
-    symbols: HashMap<String, Symbol>,
+    symbols: SymbolIndex,
     sections: Vec<Section>,
     first_load_vaddr: Option<u64>,
     is_shared: bool,
 }
 
+/// Header, program and section headers through goblin; symbols straight from the tables the
+/// section headers point to. A full `Elf::parse` (relocations, dynamic section, every string
+/// decoded) is only the fallback for a file whose section headers name no symbol table.
 fn extract(bytes: &[u8]) -> std::result::Result<Tables, goblin::error::Error> {
-    let elf = Elf::parse(bytes)?;
-    let mut symbols = HashMap::new();
-    // .dynsym first: it is what survives stripping, and its entries are the exported ones.
-    for (syms, strtab) in [(&elf.dynsyms, &elf.dynstrtab), (&elf.syms, &elf.strtab)] {
-        for sym in syms.iter() {
-            // Undefined (imported) symbols have no address here; an executable linked to
-            // libpython lists `_PyRuntime` as undefined and must not shadow the real one.
-            if sym.st_shndx == 0 || sym.st_value == 0 {
-                continue;
-            }
-            if matches!(sym.st_type(), STT_SECTION | STT_FILE) {
-                continue;
-            }
-            let Some(name) = strtab.get_at(sym.st_name) else {
-                continue;
-            };
-            if name.is_empty() {
-                continue;
-            }
-            symbols.entry(name.to_string()).or_insert(Symbol {
-                addr: sym.st_value,
-                size: sym.st_size,
-            });
-        }
-    }
-    let sections = elf
-        .section_headers
+    let header = Elf::parse_header(bytes)?;
+    let ctx = Ctx::new(header.container()?, header.endianness()?);
+    let offset = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+    let program_headers =
+        ProgramHeader::parse(bytes, offset(header.e_phoff), header.e_phnum.into(), ctx)?;
+    let section_headers =
+        SectionHeader::parse(bytes, offset(header.e_shoff), header.e_shnum.into(), ctx)?;
+    let section_data = |sh: &SectionHeader| -> &[u8] {
+        let start = offset(sh.sh_offset);
+        bytes
+            .get(start..start.saturating_add(offset(sh.sh_size)))
+            .unwrap_or_default()
+    };
+    // e_shstrndx too large for its field is kept in the first section header's sh_link.
+    let names_index = match u32::from(header.e_shstrndx) {
+        SHN_XINDEX => section_headers.first().map_or(0, |sh| sh.sh_link),
+        i => i,
+    };
+    let section_names = section_headers
+        .get(names_index as usize)
+        .map(section_data)
+        .unwrap_or_default();
+    let sections = section_headers
         .iter()
         .map(|sh| Section {
-            name: elf
-                .shdr_strtab
-                .get_at(sh.sh_name)
-                .unwrap_or_default()
-                .to_string(),
+            name: string_at(section_names, sh.sh_name)
+                .map(|n| String::from_utf8_lossy(n).into_owned())
+                .unwrap_or_default(),
             addr: sh.sh_addr,
             size: sh.sh_size,
             file_offset: (sh.sh_type != SHT_NOBITS).then_some(sh.sh_offset),
         })
         .collect();
-    let first_load_vaddr = elf
-        .program_headers
+    let mut symbols = SymbolIndex::default();
+    // .dynsym first: it is what survives stripping, and its entries are the exported ones.
+    let tables: Vec<&SectionHeader> = [SHT_DYNSYM, SHT_SYMTAB]
+        .iter()
+        .flat_map(|&kind| section_headers.iter().filter(move |sh| sh.sh_type == kind))
+        .collect();
+    if tables.is_empty() {
+        let elf = Elf::parse(bytes)?;
+        for (syms, strtab) in [(&elf.dynsyms, &elf.dynstrtab), (&elf.syms, &elf.strtab)] {
+            for sym in syms.iter() {
+                if let Some(name) = strtab.get_at(sym.st_name) {
+                    add_symbol(&mut symbols, name.as_bytes(), &sym);
+                }
+            }
+        }
+    }
+    for table in tables {
+        let Some(strings) = section_headers.get(table.sh_link as usize) else {
+            continue;
+        };
+        let strings = section_data(strings);
+        let count = offset(table.sh_size) / Sym::size(ctx.container);
+        for sym in Symtab::parse(bytes, offset(table.sh_offset), count, ctx)?.iter() {
+            if let Some(name) = string_at(strings, sym.st_name) {
+                add_symbol(&mut symbols, name, &sym);
+            }
+        }
+    }
+    let first_load_vaddr = program_headers
         .iter()
         .filter(|ph| ph.p_type == PT_LOAD)
         .map(|ph| ph.p_vaddr)
@@ -228,8 +253,27 @@ fn extract(bytes: &[u8]) -> std::result::Result<Tables, goblin::error::Error> {
         symbols,
         sections,
         first_load_vaddr,
-        is_shared: elf.header.e_type == goblin::elf::header::ET_DYN,
+        is_shared: header.e_type == goblin::elf::header::ET_DYN,
     })
+}
+
+/// Index `sym` if it is a defined function or object with a name.
+fn add_symbol(symbols: &mut SymbolIndex, name: &[u8], sym: &Sym) {
+    // Undefined (imported) symbols have no address here; an executable linked to libpython
+    // lists `_PyRuntime` as undefined and must not shadow the real one.
+    if sym.st_shndx == 0 || sym.st_value == 0 || name.is_empty() {
+        return;
+    }
+    if matches!(sym.st_type(), STT_SECTION | STT_FILE) {
+        return;
+    }
+    symbols.insert(
+        name,
+        Symbol {
+            addr: sym.st_value,
+            size: sym.st_size,
+        },
+    );
 }
 
 /// First index of `needle` in `haystack`. Scans for the first byte, then compares: fast enough
@@ -284,6 +328,46 @@ mod tests {
         assert!(data > 0 && size > 0);
         assert!(elf.section_bytes(".bss").is_none());
         assert!(elf.find_bytes_in_section(".rodata", b"3.11.7").is_some());
+    }
+
+    /// The section-header route finds exactly the symbols goblin's full parse lists.
+    #[test]
+    fn symbols_match_a_full_parse() {
+        let mut paths = vec![
+            PYENV_LIB.to_string(),
+            DEBIAN_PY.to_string(),
+            "/root/.pyenv/versions/2.7.18/bin/python".to_string(),
+        ];
+        paths.push(
+            std::fs::read_link("/proc/self/exe")
+                .unwrap()
+                .display()
+                .to_string(),
+        );
+        for path in paths.iter().map(Path::new).filter(|p| p.exists()) {
+            let bytes = std::fs::read(path).unwrap();
+            let elf = Elf::parse(&bytes).unwrap();
+            let mut expected = std::collections::HashMap::new();
+            for (syms, strtab) in [(&elf.dynsyms, &elf.dynstrtab), (&elf.syms, &elf.strtab)] {
+                for sym in syms.iter() {
+                    let name = strtab.get_at(sym.st_name).unwrap_or_default();
+                    let defined = sym.st_shndx != 0 && sym.st_value != 0 && !name.is_empty();
+                    if defined && !matches!(sym.st_type(), STT_SECTION | STT_FILE) {
+                        expected.entry(name.to_string()).or_insert(sym.st_value);
+                    }
+                }
+            }
+            let ours = ElfFile::parse(path, bytes.clone()).unwrap();
+            assert_eq!(ours.symbols().count(), expected.len(), "{}", path.display());
+            for (name, addr) in &expected {
+                assert_eq!(
+                    ours.find_symbol(name),
+                    Some(*addr),
+                    "{name} in {}",
+                    path.display()
+                );
+            }
+        }
     }
 
     #[test]

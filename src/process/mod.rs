@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 
 mod blocked;
 pub mod elf;
+mod elf_symbols;
 pub mod file_bytes;
 pub mod live;
 pub mod maps;
