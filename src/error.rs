@@ -109,3 +109,29 @@ impl Error {
         }
     }
 }
+
+/// The reader of our standard output went away (`pyprobe dump | head`): not a failure to
+/// report, the way `cat` or `grep` end quietly when their reader closes the pipe.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+#[cfg(test)]
+mod broken_pipe_tests {
+    use super::is_broken_pipe;
+
+    #[test]
+    fn only_a_closed_pipe_counts() {
+        let pipe = std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+        assert!(is_broken_pipe(
+            &anyhow::Error::new(pipe).context("writing the dump")
+        ));
+        let other = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        assert!(!is_broken_pipe(&anyhow::Error::new(other)));
+        assert!(!is_broken_pipe(&anyhow::anyhow!("no such process")));
+    }
+}

@@ -25,6 +25,9 @@ fn main() -> ExitCode {
         },
     };
     result.unwrap_or_else(|err| {
+        if pyprobe::error::is_broken_pipe(&err) {
+            return ExitCode::SUCCESS;
+        }
         eprintln!("pyprobe: error: {err}");
         for cause in err.chain().skip(1) {
             eprintln!("  caused by: {cause}");
