@@ -131,7 +131,7 @@ impl Sampler {
             let mut consecutive_errors = 0;
             let pid = session.target().pid();
             let mut rss_reader = RssReader::open(pid).ok();
-            let details_reader = DetailsReader::open(pid).ok();
+            let mut details_reader = DetailsReader::open(pid).ok();
             let mut next_details = start;
             let reason = loop {
                 if stop.load(Ordering::Relaxed) {
@@ -142,7 +142,7 @@ impl Sampler {
                     break StopReason::Duration;
                 }
                 let at = now - start;
-                if let Some(reader) = details_reader.as_ref().filter(|_| now >= next_details) {
+                if let Some(reader) = details_reader.as_mut().filter(|_| now >= next_details) {
                     next_details = now + DETAILS_EVERY;
                     if tx
                         .send(Tick::Details {

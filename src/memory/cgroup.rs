@@ -1,5 +1,7 @@
 //! cgroup memory limits (v2 `memory.max`/`memory.current`, v1 `memory.limit_in_bytes`/
 //! `memory.usage_in_bytes`), checked up the hierarchy: a parent's limit binds its children.
+use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use procfs::ProcessCGroup;
@@ -42,26 +44,50 @@ pub(crate) fn limit_dirs(groups: &[ProcessCGroup], root: &Path) -> Vec<PathBuf> 
     dirs
 }
 
-/// The limit with the least room left among `dirs`, if any is set.
-pub(crate) fn tightest(dirs: &[PathBuf]) -> Option<CgroupLimit> {
-    dirs.iter()
-        .filter_map(|d| read_limit(d))
-        .min_by_key(|l| l.limit.saturating_sub(l.usage))
+/// One group's limit and usage files, kept open: v2 `memory.max` and `memory.current`, or v1
+/// `memory.limit_in_bytes` and `memory.usage_in_bytes`.
+#[derive(Debug)]
+pub(crate) struct LimitFiles {
+    limit: File,
+    usage: File,
 }
 
-fn read_limit(dir: &Path) -> Option<CgroupLimit> {
-    let num = |name: &str| -> Option<u64> {
-        std::fs::read_to_string(dir.join(name))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
-    };
-    let (limit, usage) = match num("memory.max").zip(num("memory.current")) {
-        Some(v2) => v2,
-        None => num("memory.limit_in_bytes").zip(num("memory.usage_in_bytes"))?,
-    };
-    (limit < UNLIMITED).then_some(CgroupLimit { limit, usage })
+impl LimitFiles {
+    /// The pair in `dir` (v2 first), if it has one.
+    fn open(dir: &Path) -> Option<LimitFiles> {
+        let pair = |limit: &str, usage: &str| {
+            Some(LimitFiles {
+                limit: File::open(dir.join(limit)).ok()?,
+                usage: File::open(dir.join(usage)).ok()?,
+            })
+        };
+        pair("memory.max", "memory.current")
+            .or_else(|| pair("memory.limit_in_bytes", "memory.usage_in_bytes"))
+    }
+
+    /// The limit now, if the group has one (v2 says `max` when it does not).
+    fn read(&self) -> Option<CgroupLimit> {
+        let number = |file: &File| -> Option<u64> {
+            let mut buf = [0u8; 32];
+            let n = file.read_at(&mut buf, 0).ok()?;
+            std::str::from_utf8(&buf[..n]).ok()?.trim().parse().ok()
+        };
+        let (limit, usage) = (number(&self.limit)?, number(&self.usage)?);
+        (limit < UNLIMITED).then_some(CgroupLimit { limit, usage })
+    }
+}
+
+/// Open the limit files of each of `dirs` that has them.
+pub(crate) fn open_limits(dirs: &[PathBuf]) -> Vec<LimitFiles> {
+    dirs.iter().filter_map(|d| LimitFiles::open(d)).collect()
+}
+
+/// The limit with the least room left, if any is set.
+pub(crate) fn tightest(groups: &[LimitFiles]) -> Option<CgroupLimit> {
+    groups
+        .iter()
+        .filter_map(LimitFiles::read)
+        .min_by_key(|l| l.limit.saturating_sub(l.usage))
 }
 
 #[cfg(test)]
@@ -94,11 +120,21 @@ mod tests {
             },
         ];
         let dirs = limit_dirs(&groups, root.path());
+        let limits = open_limits(&dirs);
         assert_eq!(
-            tightest(&dirs),
+            tightest(&limits),
             Some(CgroupLimit {
                 limit: 1000,
                 usage: 400
+            })
+        );
+        // Kept open, read afresh: a change in usage shows on the next read.
+        std::fs::write(root.path().join("app/memory.current"), "900\n").unwrap();
+        assert_eq!(
+            tightest(&limits),
+            Some(CgroupLimit {
+                limit: 1000,
+                usage: 900
             })
         );
     }

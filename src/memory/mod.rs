@@ -3,7 +3,7 @@
 //! available memory and the cgroup limit — how far the process is from running out.
 use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Serialize;
 
@@ -77,45 +77,73 @@ impl MemoryDetails {
     }
 }
 
-/// Reads [`MemoryDetails`] of one process.
+/// Reads [`MemoryDetails`] of one process through files opened once: `/proc/PID/status`,
+/// `/proc/meminfo` and the cgroup limit files found at the start. Re-opening them (and probing
+/// every cgroup directory for v1 and v2 names) on each read cost ~24 `open`s, about a
+/// microsecond per sample at 1 kHz.
 #[derive(Debug)]
 pub struct DetailsReader {
-    process: procfs::process::Process,
-    cgroup_dirs: Vec<PathBuf>,
+    status: File,
+    meminfo: Option<File>,
+    cgroups: Vec<cgroup::LimitFiles>,
+    buf: Vec<u8>,
 }
 
 impl DetailsReader {
-    /// For process `pid`; finds its cgroup once.
-    pub fn open(pid: i32) -> procfs::ProcResult<DetailsReader> {
-        let process = procfs::process::Process::new(pid)?;
-        let cgroup_dirs = process
-            .cgroups()
+    /// For process `pid`; finds its cgroup limits once.
+    pub fn open(pid: i32) -> std::io::Result<DetailsReader> {
+        let status = File::open(format!("/proc/{pid}/status"))?;
+        let cgroup_dirs = procfs::process::Process::new(pid)
+            .and_then(|p| p.cgroups())
             .map(|c| cgroup::limit_dirs(&c.0, Path::new("/sys/fs/cgroup")))
             .unwrap_or_default();
         Ok(DetailsReader {
-            process,
-            cgroup_dirs,
+            status,
+            meminfo: File::open("/proc/meminfo").ok(),
+            cgroups: cgroup::open_limits(&cgroup_dirs),
+            buf: vec![0; 8192],
         })
     }
 
     /// Read everything now. Parts that cannot be read are left empty.
-    pub fn read(&self) -> MemoryDetails {
+    pub fn read(&mut self) -> MemoryDetails {
         let mut d = MemoryDetails::default();
-        if let Ok(status) = self.process.status() {
-            let kib = |v: Option<u64>| v.unwrap_or(0) * 1024;
-            d.rss_anon = kib(status.rssanon);
-            d.rss_file = kib(status.rssfile);
-            d.rss_shmem = kib(status.rssshmem);
-            d.swap = kib(status.vmswap);
+        if let Some(status) = read_start(&self.status, &mut self.buf) {
+            let kib = |key| kib_field(status, key).unwrap_or(0) * 1024;
+            d.rss_anon = kib("RssAnon:");
+            d.rss_file = kib("RssFile:");
+            d.rss_shmem = kib("RssShmem:");
+            d.swap = kib("VmSwap:");
         }
-        if let Ok(info) = procfs::Current::current() {
-            let info: procfs::Meminfo = info;
-            d.mem_available = info.mem_available;
-            d.mem_total = Some(info.mem_total);
+        if let Some(info) = self
+            .meminfo
+            .as_ref()
+            .and_then(|f| read_start(f, &mut self.buf))
+        {
+            d.mem_available = kib_field(info, "MemAvailable:").map(|k| k * 1024);
+            d.mem_total = kib_field(info, "MemTotal:").map(|k| k * 1024);
         }
-        d.cgroup = cgroup::tightest(&self.cgroup_dirs);
+        d.cgroup = cgroup::tightest(&self.cgroups);
         d
     }
+}
+
+/// The start of a kept-open proc or cgroup file, read afresh (the kernel regenerates it at
+/// offset 0); `None` if it cannot be read.
+fn read_start<'a>(file: &File, buf: &'a mut [u8]) -> Option<&'a [u8]> {
+    let n = file.read_at(buf, 0).ok()?;
+    buf.get(..n)
+}
+
+/// The number of a `Key:   1234 kB` line of `/proc/PID/status` or `/proc/meminfo`.
+fn kib_field(text: &[u8], key: &str) -> Option<u64> {
+    let text = std::str::from_utf8(text).ok()?;
+    let line = text.lines().find(|l| l.starts_with(key))?;
+    line[key.len()..]
+        .split_ascii_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 #[cfg(test)]
@@ -145,9 +173,31 @@ mod tests {
         let after = rss.rss_bytes().unwrap();
         assert!(after >= before + (60 << 20), "{before} → {after}");
         drop(block);
-        let d = DetailsReader::open(pid).unwrap().read();
+        let mut details = DetailsReader::open(pid).unwrap();
+        let d = details.read();
         assert!(d.rss_anon > 0 && d.mem_total.unwrap() > d.mem_available.unwrap());
         assert!(d.headroom().unwrap() <= d.mem_available.unwrap());
+        // The kept-open files are read afresh: 64 MiB more anonymous memory shows.
+        let block = std::hint::black_box(vec![1u8; 64 << 20]);
+        let grown = details.read();
+        assert!(
+            grown.rss_anon >= d.rss_anon + (60 << 20),
+            "{d:?} → {grown:?}"
+        );
+        drop(block);
+    }
+
+    #[test]
+    fn status_and_meminfo_fields() {
+        let status =
+            b"Name:\tpython3\nVmRSS:\t   13512 kB\nRssAnon:\t    7040 kB\nVmSwap:\t       0 kB\n";
+        assert_eq!(kib_field(status, "RssAnon:"), Some(7040));
+        assert_eq!(kib_field(status, "VmSwap:"), Some(0));
+        assert_eq!(kib_field(status, "RssFile:"), None);
+        let meminfo = b"MemTotal:       24576000 kB\nMemFree:  1 kB\nMemAvailable:   20000000 kB\n";
+        assert_eq!(kib_field(meminfo, "MemAvailable:"), Some(20_000_000));
+        assert_eq!(kib_field(meminfo, "MemTotal:"), Some(24_576_000));
+        assert_eq!(kib_field(b"\xff\xfe", "MemTotal:"), None);
     }
 
     #[test]
