@@ -283,7 +283,7 @@ fn distinct_stacks_profile() -> Profile {
             name: Some(format!("thread-{}", i % 4)),
             active: true,
             holds_gil: false,
-            frames,
+            frames: frames.into(),
         };
         p.add_sample(std::slice::from_ref(&stack), &opts);
     }

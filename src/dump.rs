@@ -87,7 +87,7 @@ pub fn write_text(
             Some(name) => writeln!(out, "Thread {id} ({}): \"{name}\"", t.status())?,
             None => writeln!(out, "Thread {id} ({})", t.status())?,
         }
-        for f in &t.frames {
+        for f in t.frames.iter() {
             let file = if full_filenames {
                 &f.filename
             } else {

@@ -1,6 +1,8 @@
 //! What one walk of a thread produces: plain data, shared by the walker, `dump`, and the aggregator.
 use crate::name::Name;
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 /// One Python frame. Names are interned ([`Name`]), so a sample copies pointers, not strings.
@@ -27,8 +29,9 @@ pub struct ThreadStack {
     pub active: bool,
     /// Holds the GIL.
     pub holds_gil: bool,
-    /// Frames, innermost first.
-    pub frames: Vec<Frame>,
+    /// Frames, innermost first. Shared: a thread whose stack is the same as in the previous
+    /// sample hands on the same frames (one reference count, no copy; see the walker).
+    pub frames: Arc<[Frame]>,
 }
 
 impl ThreadStack {

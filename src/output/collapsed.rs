@@ -132,7 +132,7 @@ mod tests {
             name: Some(format!("T{thread_id}")),
             active: true,
             holds_gil: true,
-            frames: frames_innermost_first,
+            frames: frames_innermost_first.into(),
         }
     }
 

@@ -312,7 +312,7 @@ fn big_profile(n: u32) -> Profile {
             name: Some(format!("thread-{t}")),
             active: true,
             holds_gil: false,
-            frames: vec![],
+            frames: Default::default(),
         });
     }
     let ids: Vec<FrameIdRow> = (0..6)

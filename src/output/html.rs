@@ -384,7 +384,7 @@ mod tests {
             name: Some(format!("t{id}")),
             active: true,
             holds_gil: true,
-            frames,
+            frames: frames.into(),
         }
     }
 

@@ -3,6 +3,7 @@
 //! golden tests can compare them. Nothing is kept per sample: memory stays flat however long
 //! a recording runs.
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::fast_hash::FastMap;
@@ -160,6 +161,9 @@ struct RecentStack {
     ids: Vec<FrameId>,
     stack: u32,
     functions_only: bool,
+    /// The frames it was interned from: the walker hands on the same `Arc` while a thread's
+    /// stack does not change, so the next sample is recognised without a look at its frames.
+    shared: Option<Arc<[Frame]>>,
 }
 
 fn frame_pointers(frame: &Frame) -> FramePointers {
@@ -318,6 +322,15 @@ impl Profile {
 
     fn intern_stack(&mut self, stack: &ThreadStack, opts: &AggregateOptions) -> u32 {
         let thread = self.intern_thread(stack);
+        if let Some(recent) = self.recent.get(&thread) {
+            let unchanged = recent
+                .shared
+                .as_ref()
+                .is_some_and(|last| Arc::ptr_eq(last, &stack.frames));
+            if unchanged && recent.functions_only == opts.functions_only {
+                return recent.stack;
+            }
+        }
         let mut recent = self.recent.remove(&thread).unwrap_or_default();
         if recent.functions_only != opts.functions_only {
             recent = RecentStack {
@@ -325,6 +338,7 @@ impl Profile {
                 ..Default::default()
             };
         }
+        recent.shared = Some(stack.frames.clone());
         // The frames shared with this thread's last stack, from the root, keep their ids.
         let same = stack
             .frames
@@ -375,5 +389,56 @@ impl Profile {
     /// Total of one measure over all stacks.
     pub fn total(&self, measure: Measure) -> u64 {
         self.stacks.values().map(|w| w.get(measure)).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stack(frames: &Arc<[Frame]>) -> ThreadStack {
+        ThreadStack {
+            thread_id: 1,
+            os_tid: Some(10),
+            name: None,
+            active: true,
+            holds_gil: true,
+            frames: frames.clone(),
+        }
+    }
+
+    fn frames(line: u32) -> Arc<[Frame]> {
+        vec![Frame {
+            name: "work".into(),
+            filename: "a.py".into(),
+            line,
+        }]
+        .into()
+    }
+
+    /// Samples recognised by their shared frames still land on the right stack when the
+    /// thread's stack changes and comes back, and with lines dropped or kept.
+    #[test]
+    fn shared_frames_count_on_their_own_stack() {
+        let mut p = Profile::new("t", Duration::from_millis(1));
+        let (a, b) = (frames(1), frames(2));
+        let mut opts = AggregateOptions::default();
+        for f in [&a, &a, &b, &a, &b, &b, &b] {
+            p.add_sample(&[stack(f)], &opts);
+        }
+        let lines: Vec<(u32, u64)> = p
+            .stacks
+            .iter()
+            .map(|((_, ids), w)| (p.frames[ids[0] as usize].line, w.samples))
+            .collect();
+        assert_eq!(lines, vec![(1, 3), (2, 4)]);
+        // Switching to functions only must not reuse the stack interned with lines.
+        opts.functions_only = true;
+        p.add_sample(&[stack(&b)], &opts);
+        let no_line = p
+            .stacks
+            .keys()
+            .find(|(_, ids)| p.frames[ids[0] as usize].line == 0);
+        assert!(no_line.is_some(), "{:?}", p.stacks);
     }
 }

@@ -171,7 +171,8 @@ mod tests {
                 name: "grow".into(),
                 filename: "/x/app.py".into(),
                 line: 7,
-            }],
+            }]
+            .into(),
         };
         for i in 0..=20u64 {
             p.add_tick(

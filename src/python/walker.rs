@@ -5,6 +5,7 @@
 //! per thread state, one read per *heap* frame (≤3.10), whole data-stack chunks for 3.11+ frames,
 //! and one batched read of the code objects' heads.
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use python_versions::Layout;
 
@@ -124,6 +125,9 @@ pub struct Walker<R> {
     gil_addr: Option<u64>,
     /// Buffers recycled across samples (chunk copies, frame windows).
     pool: Vec<Vec<u8>>,
+    /// Where a thread's frames are resolved before they are compared with the last sample's.
+    scratch: Vec<Frame>,
+    last_frames: LastFrames,
 }
 
 impl<R: MemoryReader> Walker<R> {
@@ -137,6 +141,8 @@ impl<R: MemoryReader> Walker<R> {
             native_ids: NativeIds::default(),
             gil_addr: None,
             pool: Vec::new(),
+            scratch: Vec::new(),
+            last_frames: LastFrames::default(),
         }
     }
 
@@ -439,11 +445,12 @@ impl<R: MemoryReader> Walker<R> {
         self.names
             .refresh_if_changed(&self.reader, &objects, &self.interp, &ids);
         let mut stacks = Vec::with_capacity(raw.len());
+        let mut scratch = std::mem::take(&mut self.scratch);
         for t in raw {
-            let mut frames = Vec::with_capacity(t.frames.len() + 1);
+            scratch.clear();
             for f in &t.frames {
                 if let Some(info) = resolved.get(f.code).filter(|i| !is_shim(l, i)) {
-                    frames.push(Frame {
+                    scratch.push(Frame {
                         name: info.name,
                         filename: info.filename,
                         line: self.codes.line(info, f.offset),
@@ -451,12 +458,13 @@ impl<R: MemoryReader> Walker<R> {
                 }
             }
             if t.truncated {
-                frames.push(Frame {
+                scratch.push(Frame {
                     name: "<truncated stack>".into(),
                     filename: "".into(),
                     line: 0,
                 });
             }
+            let frames = self.last_frames.share(t.tstate, &scratch);
             let os_tid = t
                 .native_id
                 .or_else(|| self.native_ids.tid_of(&self.reader, t.thread_id, os));
@@ -478,13 +486,96 @@ impl<R: MemoryReader> Walker<R> {
                 frames,
             });
         }
+        self.scratch = scratch;
+        self.last_frames.keep_only(stacks.len());
         Ok(stacks)
+    }
+}
+
+/// Each thread's frames of the previous sample. Most samples of a busy thread find the same
+/// stack again; handing on the same `Arc` then costs one reference count, where a fresh copy
+/// cost an allocation, a 100-frame copy and a free in the collector (3.3 µs of a 25 µs sample
+/// at 1 kHz, measured by not sending the stacks at all).
+#[derive(Default)]
+struct LastFrames {
+    /// (thread state address, frames), in the order of the current sample's threads.
+    threads: Vec<(u64, Arc<[Frame]>)>,
+    /// Entries refreshed in this sample so far.
+    seen: usize,
+}
+
+impl LastFrames {
+    /// The frames of thread `tstate` now: the previous `Arc` if unchanged, else a new one.
+    fn share(&mut self, tstate: u64, frames: &[Frame]) -> Arc<[Frame]> {
+        // Threads come in list order, so the entry is usually the next one.
+        let found = self.threads[self.seen..]
+            .iter()
+            .position(|(t, _)| *t == tstate)
+            .map(|i| i + self.seen);
+        let shared = match found {
+            Some(i) if *self.threads[i].1 == *frames => self.threads[i].1.clone(),
+            _ => Arc::from(frames),
+        };
+        match found {
+            Some(i) => {
+                self.threads.swap(self.seen, i);
+                self.threads[self.seen].1 = shared.clone();
+            }
+            None => self.threads.insert(self.seen, (tstate, shared.clone())),
+        }
+        self.seen += 1;
+        shared
+    }
+
+    /// End of a sample of `n` threads: forget threads it did not see.
+    fn keep_only(&mut self, n: usize) {
+        self.threads.truncate(n.min(self.seen));
+        self.seen = 0;
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::CycleCheck;
+    use super::{CycleCheck, LastFrames};
+    use crate::stack::Frame;
+    use std::sync::Arc;
+
+    fn frames(lines: &[u32]) -> Vec<Frame> {
+        lines
+            .iter()
+            .map(|&line| Frame {
+                name: "f".into(),
+                filename: "a.py".into(),
+                line,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn unchanged_frames_are_handed_on_changed_ones_are_new() {
+        let mut last = LastFrames::default();
+        let (a1, b1) = (
+            last.share(1, &frames(&[1, 2])),
+            last.share(2, &frames(&[5])),
+        );
+        last.keep_only(2);
+        // Same stacks, threads listed in another order: the same Arcs.
+        let (b2, a2) = (
+            last.share(2, &frames(&[5])),
+            last.share(1, &frames(&[1, 2])),
+        );
+        last.keep_only(2);
+        assert!(Arc::ptr_eq(&a1, &a2) && Arc::ptr_eq(&b1, &b2));
+        // Thread 1 moved one line: new frames with the new content.
+        let a3 = last.share(1, &frames(&[1, 3]));
+        last.keep_only(1);
+        assert!(!Arc::ptr_eq(&a2, &a3));
+        assert_eq!(*a3, *frames(&[1, 3]));
+        // Thread 2 ended: forgotten, so its tstate reused later starts afresh.
+        assert_eq!(last.threads.len(), 1);
+        let b4 = last.share(2, &frames(&[5]));
+        assert!(!Arc::ptr_eq(&b1, &b4));
+    }
 
     #[test]
     fn cycle_check_finds_loops_and_only_loops() {

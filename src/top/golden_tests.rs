@@ -113,7 +113,7 @@ fn workload() -> Stats {
                 name: Some("MainThread".into()),
                 active: true,
                 holds_gil: i % 4 != 0,
-                frames: main_frames,
+                frames: main_frames.into(),
             },
             ThreadStack {
                 thread_id: 0x7f00_0000_2000,
@@ -124,7 +124,8 @@ fn workload() -> Stats {
                 frames: vec![
                     frame("send_chunk", "/srv/app/upload.py", 71),
                     frame("run", "/usr/lib/python3.12/threading.py", 1010),
-                ],
+                ]
+                .into(),
             },
         ];
         if i % 97 == 13 {

@@ -606,7 +606,8 @@ mod tests {
                 name: name.into(),
                 filename: "a.py".into(),
                 line: 3,
-            }],
+            }]
+            .into(),
         }
     }
 
@@ -629,7 +630,7 @@ mod tests {
         ];
         assert_eq!(name(current_of(&idle, 7)), ("main".into(), true));
         let mut empty = stack(7, true, true, "x");
-        empty.frames.clear();
+        empty.frames = Default::default();
         assert_eq!(current_of(&[empty], 7), Current::NoFrames);
     }
 

@@ -266,7 +266,10 @@ fn check_gil_free_work(py: &Interpreter, mode: &str, rate: &str) -> Result<(), S
     let (ticks, _) = summary_counts(&run.stderr)
         .ok_or_else(|| format!("no sample count in {:?}", run.stderr))?;
     // memset leaves the GIL for a moment between calls: almost, not exactly, every tick.
-    if ticks < 200 || filling * 10 < ticks * 9 {
+    // Under the whole suite's load (a 256 MiB filler per interpreter on two cores) a blocking
+    // pause waits for each stopped thread to be scheduled, and 2 s at 1 kHz gave 195 ticks
+    // once: 100 is still plenty to tell 90% from less.
+    if ticks < 100 || filling * 10 < ticks * 9 {
         return Err(format!(
             "the GIL-free filler is active in {filling} of {ticks} ticks: {stacks:?}"
         ));

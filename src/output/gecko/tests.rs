@@ -289,7 +289,7 @@ fn thread_without_main_name_and_hand_built_profile() {
             name: Some(name.into()),
             active: true,
             holds_gil: true,
-            frames: vec![],
+            frames: Default::default(),
         });
     }
     let f = p.intern_frame(&crate::stack::Frame {
