@@ -147,9 +147,11 @@ pub struct Profile {
     /// Fast path of [`Profile::intern_frame`]: names are interned, so (name address, file
     /// address, line) identifies a frame without hashing strings.
     frame_by_ptr: FastMap<FramePointers, FrameId>,
-    thread_index: HashMap<u64, usize>,
+    thread_index: FastMap<u64, usize>,
     /// The last stack interned for each thread (by thread index).
     recent: FastMap<usize, RecentStack>,
+    /// Emptied lists of stack ids, reused by the next tick.
+    spare_ids: Vec<Vec<u32>>,
 }
 
 /// A thread's last interned stack: its next one usually repeats most of it from the root, and
@@ -255,9 +257,11 @@ impl Profile {
         opts: &AggregateOptions,
     ) {
         self.sample_count += 1;
-        let mut charged = Vec::new();
-        let mut running = Vec::new();
-        let mut counted = Vec::new();
+        let [mut charged, mut running, mut counted] = [(); 3].map(|()| {
+            let mut ids = self.spare_ids.pop().unwrap_or_default();
+            ids.clear();
+            ids
+        });
         for stack in stacks {
             if stack.frames.is_empty() {
                 continue;
@@ -272,23 +276,30 @@ impl Profile {
             }
         }
         if !running.is_empty() {
-            charged = running;
+            std::mem::swap(&mut charged, &mut running);
         }
         for &id in &counted {
             self.update(id, at, |w| w.samples += 1);
         }
+        self.spare_ids.extend([running, counted]);
         self.timeline.bucket_at(at).ticks += 1;
-        let Some(rss) = rss else { return };
+        let Some(rss) = rss else {
+            self.spare_ids.push(charged);
+            return;
+        };
         if let Some(delta) = self.memory.add(at, rss) {
             if let Some((before, _)) = self.previous.take() {
                 let bytes = delta.unsigned_abs();
                 let half = bytes / 2;
                 self.charge(&before, half, delta > 0, at);
                 self.charge(&charged, bytes - half, delta > 0, at);
+                self.spare_ids.push(before);
             }
         }
         self.memory.note_peak(at, rss, charged.first().copied());
-        self.previous = Some((charged, rss));
+        if let Some((before, _)) = self.previous.replace((charged, rss)) {
+            self.spare_ids.push(before);
+        }
     }
 
     /// Record a memory breakdown read at `at`.

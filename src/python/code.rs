@@ -77,6 +77,10 @@ pub(crate) struct CodeCache {
     lines: FastMap<(usize, u64), u32>,
     hits: u64,
     misses: u64,
+    /// Lists of the last sample, reused by the next (fewer allocations per sample).
+    spare_addrs: Vec<u64>,
+    spare_infos: Vec<Option<Arc<CodeInfo>>>,
+    heads: Vec<u8>,
 }
 
 impl CodeCache {
@@ -104,6 +108,9 @@ impl CodeCache {
             lines: FastMap::default(),
             hits: 0,
             misses: 0,
+            spare_addrs: Vec::new(),
+            spare_infos: Vec::new(),
+            heads: Vec::new(),
         }
     }
 
@@ -120,10 +127,14 @@ impl CodeCache {
         layout: &Layout,
         addrs: &[u64],
     ) -> Result<Resolved> {
-        let mut unique: Vec<u64> = addrs.to_vec();
+        let mut unique = std::mem::take(&mut self.spare_addrs);
+        unique.clear();
+        unique.extend_from_slice(addrs);
         unique.sort_unstable();
         unique.dedup();
-        let mut heads = vec![0u8; unique.len() * self.head_len];
+        let mut heads = std::mem::take(&mut self.heads);
+        heads.clear();
+        heads.resize(unique.len() * self.head_len, 0);
         {
             let mut requests: Vec<(u64, &mut [u8])> = unique
                 .iter()
@@ -138,7 +149,8 @@ impl CodeCache {
         }
         let objects = Objects { layout };
         // Parallel to `unique` (sorted): looked up by binary search below, no map per sample.
-        let mut resolved: Vec<Option<Arc<CodeInfo>>> = Vec::with_capacity(unique.len());
+        let mut resolved = std::mem::take(&mut self.spare_infos);
+        resolved.clear();
         for (addr, head) in unique.iter().zip(heads.chunks_exact(self.head_len)) {
             let fp = self.fingerprint(layout, head)?;
             if let Some(hit) = self.entries.get(addr) {
@@ -165,10 +177,18 @@ impl CodeCache {
             }
             resolved.push(Some(info));
         }
+        self.heads = heads;
         Ok(Resolved {
             addrs: unique,
             infos: resolved,
         })
+    }
+
+    /// Take back a sample's [`Resolved`] to reuse its lists (its `Arc`s are dropped).
+    pub(crate) fn recycle(&mut self, mut resolved: Resolved) {
+        resolved.infos.clear();
+        self.spare_addrs = resolved.addrs;
+        self.spare_infos = resolved.infos;
     }
 
     /// The source line at byte offset `addr` of a code object's bytecode.

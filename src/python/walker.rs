@@ -23,6 +23,9 @@ const MAX_THREADS: usize = 4096;
 /// Most frames walked in one thread; deeper stacks are cut and marked.
 pub const MAX_FRAMES: usize = 16_384;
 
+/// Emptied raw-frame lists kept for the next sample (one per thread, up to this many).
+const SPARE_FRAME_LISTS: usize = 64;
+
 /// Tries per sample before a torn read counts as an error.
 const ATTEMPTS: u32 = 3;
 
@@ -128,6 +131,9 @@ pub struct Walker<R> {
     /// Where a thread's frames are resolved before they are compared with the last sample's.
     scratch: Vec<Frame>,
     last_frames: LastFrames,
+    /// Emptied raw-frame lists and addresses, reused: fewer allocations per sample.
+    spare_frames: Vec<Vec<RawFrame>>,
+    addrs: Vec<u64>,
 }
 
 impl<R: MemoryReader> Walker<R> {
@@ -143,6 +149,8 @@ impl<R: MemoryReader> Walker<R> {
             pool: Vec::new(),
             scratch: Vec::new(),
             last_frames: LastFrames::default(),
+            spare_frames: Vec::new(),
+            addrs: Vec::new(),
         }
     }
 
@@ -304,7 +312,7 @@ impl<R: MemoryReader> Walker<R> {
     /// usually adjacent in memory, so each read copies a window that serves several of them.
     /// https://github.com/python/cpython/blob/v3.10.13/Include/cpython/frameobject.h
     fn heap_frames(&mut self, l: &Layout, mut frame: u64) -> Result<(Vec<RawFrame>, bool)> {
-        let mut out = Vec::new();
+        let mut out = self.spare_frames.pop().unwrap_or_default();
         let mut seen = CycleCheck::default();
         let units = if self.interp.layout.version == (3, 10) {
             2
@@ -358,7 +366,7 @@ impl<R: MemoryReader> Walker<R> {
         chunk: u64,
     ) -> Result<(Vec<RawFrame>, bool)> {
         let mut regions = Regions::new(std::mem::take(&mut self.pool), chunk);
-        let mut out = Vec::new();
+        let mut out = self.spare_frames.pop().unwrap_or_default();
         let result = self.walk_interpreter_frames(l, &mut frame, &mut regions, &mut out);
         self.pool = regions.into_pool();
         result.map(|truncated| (out, truncated))
@@ -435,15 +443,15 @@ impl<R: MemoryReader> Walker<R> {
         gil_holder: u64,
         os: &OsThreads,
     ) -> Result<Vec<ThreadStack>> {
-        let addrs: Vec<u64> = raw
-            .iter()
-            .flat_map(|t| t.frames.iter().map(|f| f.code))
-            .collect();
-        let resolved = self.codes.resolve(&self.reader, l, &addrs)?;
+        self.addrs.clear();
+        self.addrs
+            .extend(raw.iter().flat_map(|t| t.frames.iter().map(|f| f.code)));
+        let resolved = self.codes.resolve(&self.reader, l, &self.addrs)?;
         let objects = Objects { layout: l };
-        let ids: Vec<u64> = raw.iter().map(|t| t.thread_id).collect();
+        self.addrs.clear();
+        self.addrs.extend(raw.iter().map(|t| t.thread_id));
         self.names
-            .refresh_if_changed(&self.reader, &objects, &self.interp, &ids);
+            .refresh_if_changed(&self.reader, &objects, &self.interp, &self.addrs);
         let mut stacks = Vec::with_capacity(raw.len());
         let mut scratch = std::mem::take(&mut self.scratch);
         for t in raw {
@@ -485,9 +493,15 @@ impl<R: MemoryReader> Walker<R> {
                 holds_gil,
                 frames,
             });
+            if self.spare_frames.len() < SPARE_FRAME_LISTS {
+                let mut emptied = t.frames;
+                emptied.clear();
+                self.spare_frames.push(emptied);
+            }
         }
         self.scratch = scratch;
         self.last_frames.keep_only(stacks.len());
+        self.codes.recycle(resolved);
         Ok(stacks)
     }
 }
