@@ -280,7 +280,7 @@ fn distinct_stacks_profile() -> Profile {
         let stack = ThreadStack {
             thread_id: u64::from(i % 4),
             os_tid: Some(100 + i % 4),
-            name: Some(format!("thread-{}", i % 4)),
+            name: Some(format!("thread-{}", i % 4).into()),
             active: true,
             holds_gil: false,
             frames: frames.into(),

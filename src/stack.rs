@@ -24,7 +24,7 @@ pub struct ThreadStack {
     /// OS thread id (what `top -H` shows), when known.
     pub os_tid: Option<u32>,
     /// `threading.Thread.name`, when the thread is registered with `threading`.
-    pub name: Option<String>,
+    pub name: Option<Arc<str>>,
     /// Running or runnable on a CPU (false when sleeping / waiting).
     pub active: bool,
     /// Holds the GIL.

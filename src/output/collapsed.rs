@@ -129,7 +129,7 @@ mod tests {
         ThreadStack {
             thread_id,
             os_tid: Some(thread_id as u32),
-            name: Some(format!("T{thread_id}")),
+            name: Some(format!("T{thread_id}").into()),
             active: true,
             holds_gil: true,
             frames: frames_innermost_first.into(),

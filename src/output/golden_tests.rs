@@ -309,7 +309,7 @@ fn big_profile(n: u32) -> Profile {
         p.intern_thread(&ThreadStack {
             thread_id: t,
             os_tid: Some(t as u32 + 100),
-            name: Some(format!("thread-{t}")),
+            name: Some(format!("thread-{t}").into()),
             active: true,
             holds_gil: false,
             frames: Default::default(),

@@ -381,7 +381,7 @@ mod tests {
         ThreadStack {
             thread_id: id,
             os_tid: Some(id as u32 + 100),
-            name: Some(format!("t{id}")),
+            name: Some(format!("t{id}").into()),
             active: true,
             holds_gil: true,
             frames: frames.into(),

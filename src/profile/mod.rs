@@ -219,7 +219,7 @@ impl Profile {
         if let Some(&i) = self.thread_index.get(&stack.thread_id) {
             let t = &mut self.threads[i];
             if t.name.is_none() && stack.name.is_some() {
-                t.name = stack.name.clone();
+                t.name = stack.name.as_deref().map(str::to_string);
             }
             if t.os_tid.is_none() {
                 t.os_tid = stack.os_tid;
@@ -230,7 +230,7 @@ impl Profile {
         self.threads.push(ThreadInfo {
             thread_id: stack.thread_id,
             os_tid: stack.os_tid,
-            name: stack.name.clone(),
+            name: stack.name.as_deref().map(str::to_string),
         });
         self.thread_index.insert(stack.thread_id, i);
         i

@@ -1,6 +1,7 @@
 //! Thread identity: names from `threading._active`, and OS thread ids for ≤3.10 (where the
 //! thread state only records the pthread_t).
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use super::objects::{field, Objects};
 use super::Interpreter;
@@ -11,14 +12,17 @@ use crate::python::walker::OsThreads;
 /// changes (a dict walk costs dozens of reads; the thread set rarely changes).
 #[derive(Debug, Default)]
 pub(crate) struct ThreadNames {
-    names: HashMap<u64, String>,
+    names: HashMap<u64, Arc<str>>,
     /// The thread ids seen at the last refresh.
     refreshed_for: Option<Vec<u64>>,
     threading_loaded: bool,
+    /// This sample's thread ids, sorted (kept to compare without allocating).
+    sorted: Vec<u64>,
 }
 
 impl ThreadNames {
-    pub(crate) fn name_of(&self, thread_id: u64) -> Option<String> {
+    /// Shared, so a sample hands the name on with a reference count, not a copy.
+    pub(crate) fn name_of(&self, thread_id: u64) -> Option<Arc<str>> {
         self.names.get(&thread_id).cloned()
     }
 
@@ -34,16 +38,18 @@ impl ThreadNames {
         interp: &Interpreter,
         ids: &[u64],
     ) {
-        let mut sorted = ids.to_vec();
-        sorted.sort_unstable();
-        if self.refreshed_for.as_ref() == Some(&sorted) {
+        self.sorted.clear();
+        self.sorted.extend_from_slice(ids);
+        self.sorted.sort_unstable();
+        if self.refreshed_for.as_ref() == Some(&self.sorted) {
             return;
         }
         // A failed read (a dict resizing under us) leaves the old names and retries next time.
         if let Ok((loaded, names)) = read_thread_names(r, objects, interp) {
             self.threading_loaded = loaded;
-            self.names.extend(names);
-            self.refreshed_for = Some(sorted);
+            self.names
+                .extend(names.into_iter().map(|(id, name)| (id, Arc::from(name))));
+            self.refreshed_for = Some(self.sorted.clone());
         }
     }
 }

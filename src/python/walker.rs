@@ -483,7 +483,7 @@ impl<R: MemoryReader> Walker<R> {
             let name = self.names.name_of(t.thread_id).or_else(|| {
                 // Before `threading` is imported only the main thread has a name to give.
                 (os_tid == Some(os.pid) && !self.names.threading_loaded())
-                    .then(|| "MainThread".to_string())
+                    .then(|| Arc::from("MainThread"))
             });
             stacks.push(ThreadStack {
                 thread_id: t.thread_id,

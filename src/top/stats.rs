@@ -471,7 +471,7 @@ mod tests {
         ThreadStack {
             thread_id: id,
             os_tid: Some(id as u32),
-            name: Some(format!("t{id}")),
+            name: Some(format!("t{id}").into()),
             active,
             holds_gil: active,
             frames: frames.iter().map(|&(n, l)| frame(n, l)).collect(),

@@ -26,7 +26,7 @@ pub(crate) fn thread(
     ThreadStack {
         thread_id,
         os_tid,
-        name: name.map(str::to_string),
+        name: name.map(Into::into),
         active,
         holds_gil: active,
         // Innermost first, as the walker produces them.
