@@ -131,9 +131,11 @@ pub struct Walker<R> {
     /// Where a thread's frames are resolved before they are compared with the last sample's.
     scratch: Vec<Frame>,
     last_frames: LastFrames,
-    /// Emptied raw-frame lists and addresses, reused: fewer allocations per sample.
+    /// Emptied raw-frame lists, code addresses and thread ids, reused: fewer allocations per
+    /// sample.
     spare_frames: Vec<Vec<RawFrame>>,
     addrs: Vec<u64>,
+    thread_ids: Vec<u64>,
 }
 
 impl<R: MemoryReader> Walker<R> {
@@ -151,6 +153,7 @@ impl<R: MemoryReader> Walker<R> {
             last_frames: LastFrames::default(),
             spare_frames: Vec::new(),
             addrs: Vec::new(),
+            thread_ids: Vec::new(),
         }
     }
 
@@ -448,10 +451,10 @@ impl<R: MemoryReader> Walker<R> {
             .extend(raw.iter().flat_map(|t| t.frames.iter().map(|f| f.code)));
         let resolved = self.codes.resolve(&self.reader, l, &self.addrs)?;
         let objects = Objects { layout: l };
-        self.addrs.clear();
-        self.addrs.extend(raw.iter().map(|t| t.thread_id));
+        self.thread_ids.clear();
+        self.thread_ids.extend(raw.iter().map(|t| t.thread_id));
         self.names
-            .refresh_if_changed(&self.reader, &objects, &self.interp, &self.addrs);
+            .refresh_if_changed(&self.reader, &objects, &self.interp, &self.thread_ids);
         let mut stacks = Vec::with_capacity(raw.len());
         let mut scratch = std::mem::take(&mut self.scratch);
         for t in raw {
