@@ -1,7 +1,6 @@
 //! cgroup memory limits (v2 `memory.max`/`memory.current`, v1 `memory.limit_in_bytes`/
 //! `memory.usage_in_bytes`), checked up the hierarchy: a parent's limit binds its children.
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use procfs::ProcessCGroup;
@@ -69,8 +68,8 @@ impl LimitFiles {
     fn read(&self) -> Option<CgroupLimit> {
         let number = |file: &File| -> Option<u64> {
             let mut buf = [0u8; 32];
-            let n = file.read_at(&mut buf, 0).ok()?;
-            std::str::from_utf8(&buf[..n]).ok()?.trim().parse().ok()
+            let text = super::read_start(file, &mut buf)?;
+            std::str::from_utf8(text).ok()?.trim().parse().ok()
         };
         let (limit, usage) = (number(&self.limit)?, number(&self.usage)?);
         (limit < UNLIMITED).then_some(CgroupLimit { limit, usage })
