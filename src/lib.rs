@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 
 pub mod cli;
+pub mod console;
 pub mod dump;
 pub mod error;
 pub mod fast_hash;

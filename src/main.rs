@@ -13,10 +13,10 @@ fn main() -> ExitCode {
         Command::Record(args) => match args.to_config() {
             Err(msg) => Err(anyhow::anyhow!(msg)),
             Ok(config) => pyprobe::record::run(&config).map(|outcome| {
-                eprintln!("{}", outcome.summary());
+                pyprobe::say!("{}", outcome.summary());
                 match outcome.child_status.and_then(|s| s.code()) {
                     Some(code) if code != 0 => {
-                        eprintln!("pyprobe: the profiled program exited with status {code}");
+                        pyprobe::say!("pyprobe: the profiled program exited with status {code}");
                         ExitCode::from(code.clamp(1, 255) as u8)
                     }
                     _ => ExitCode::SUCCESS,
@@ -28,9 +28,9 @@ fn main() -> ExitCode {
         if pyprobe::error::is_broken_pipe(&err) {
             return ExitCode::SUCCESS;
         }
-        eprintln!("pyprobe: error: {err}");
+        pyprobe::say!("pyprobe: error: {err}");
         for cause in err.chain().skip(1) {
-            eprintln!("  caused by: {cause}");
+            pyprobe::say!("  caused by: {cause}");
         }
         ExitCode::from(2)
     })

@@ -226,7 +226,7 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
                 if show_progress && last_progress.elapsed() > Duration::from_millis(250) {
                     last_progress = Instant::now();
                     let secs = started.elapsed().as_secs_f64();
-                    eprint!(
+                    crate::say_inline!(
                         "\rpyprobe: {} samples, {:.1} Hz, {} errors, {} missed, {:.1} s ",
                         profile.sample_count,
                         profile.sample_count as f64 / secs.max(1e-9),
@@ -250,13 +250,13 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
                 errors += 1;
                 *error_kinds.entry(error.kind()).or_default() += 1;
                 if std::env::var_os("PYPROBE_DEBUG").is_some() {
-                    eprintln!("pyprobe: sample failed: {error}");
+                    crate::say!("pyprobe: sample failed: {error}");
                 }
             }
         }
     }
     if show_progress {
-        eprint!("\r\x1b[K");
+        crate::say_inline!("\r\x1b[K");
     }
     let (stop_reason, clock, _session) = sampler.join();
     profile.error_count = errors;
@@ -293,7 +293,7 @@ fn finish_without_samples(
     pid: i32,
     status: ExitStatus,
 ) -> anyhow::Result<RecordOutcome> {
-    eprintln!(
+    crate::say!(
         "pyprobe: the program exited ({status}) before its Python interpreter could be sampled"
     );
     let output = config

@@ -255,7 +255,7 @@ pub(crate) fn run_pid(pid: i32, config: &TopConfig) -> anyhow::Result<()> {
     }
     drop(guard);
     if let Some(msg) = &live.ended {
-        eprintln!("pyprobe: {msg}");
+        crate::say!("pyprobe: {msg}");
     }
     Ok(())
 }

@@ -501,3 +501,27 @@ fn check_blocking(py: &Interpreter) -> Result<(), String> {
 fn record_blocking_leaves_target_running() {
     assert_no_failures(&on_every_interpreter(PARALLEL, check_blocking));
 }
+
+/// `pyprobe record ... 2>&1 | head -0`: stderr is closed before the summary is printed. The
+/// recording is still written, the exit status is success (the summary has no reader), and
+/// nothing panics (a plain `eprintln!` exited with 101 here).
+#[test]
+fn record_with_closed_stderr_still_writes_and_succeeds() {
+    let py = &crate::harness::interpreters()[0];
+    let (target, _) = Target::spawn(&py.path, "stack_shape.py", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("closed.txt");
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let status = crate::harness::pyprobe()
+        .args(["record", "--pid", &target.pid().to_string(), "-d", "0.3"])
+        .args(["-r", "200", "-f", "raw", "-o", out_path.to_str().unwrap()])
+        .stderr(writer)
+        .status()
+        .unwrap();
+    assert!(status.success(), "{}: {status:?}", py.label);
+    let stacks = read_collapsed(&out_path).unwrap_or_else(|e| panic!("{}: {e}", py.label));
+    // The busy worker thread of stack_shape.py (the main thread waits, so is not counted).
+    assert!(samples_in(&stacks, "spin") > 0, "{}: {stacks:?}", py.label);
+    assert!(!matches!(target.state(), 'T' | 't'), "target left stopped");
+}
