@@ -156,6 +156,10 @@ def cpu_per_sample(tools, interpreters, seconds, script="deep_busy.py", repeats=
         for tool in tools:
             us, r = sorted(runs[tool], key=lambda x: (x[0] != x[0], x[0]))[len(runs[tool]) // 2]
             per[tool] = us
+            if not any(r["samples"] for _, r in runs[tool]):
+                # e.g. Austin 3.7 on 3.14, a version it does not know: no figure, not "nan".
+                row.append("— (no samples)")
+                continue
             spread = "%.0f–%.0f" % (min(u for u, _ in runs[tool]), max(u for u, _ in runs[tool]))
             row.append("%.1f µs (%s; %d samples, %.0f Hz)" % (us, spread, r["samples"], r["samples"] / r["wall"]))
         if "pyprobe" in per and "py-spy" in per:
