@@ -1,0 +1,434 @@
+//! Writing the output: atomically where it is a file (a recording is never left half-written
+//! or truncated), straight through where it is a stream (`-o /dev/stdout`, a pipe, a terminal).
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+
+/// Where the bytes of `-o PATH` go.
+#[derive(Debug, PartialEq, Eq)]
+enum Destination {
+    /// A regular file, or nothing yet, at this path (a symbolic link's target, so the link
+    /// stays): written to a temporary sibling and renamed over it.
+    Replace(PathBuf),
+    /// A pipe, terminal or device, e.g. `/dev/stdout` → `/proc/self/fd/1` → a pipe: written in
+    /// place. A rename would replace the link or device node itself: as root, `-o /dev/stdout`
+    /// once turned the system's `/dev/stdout` into a regular file.
+    Stream(PathBuf),
+}
+
+/// Most links followed to a link's missing target (the kernel's own limit is 40).
+const MAX_LINKS: usize = 40;
+
+fn destination(path: &Path) -> Destination {
+    let is_link = fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    match fs::metadata(path) {
+        Ok(m) if !m.is_file() && !m.is_dir() => Destination::Stream(path.into()),
+        // `canonicalize` also resolves /proc/self/fd/N to the file it names; it fails for a
+        // deleted file, which is then written through the link as a stream.
+        Ok(_) if is_link => match fs::canonicalize(path) {
+            Ok(target) => Destination::Replace(target),
+            Err(_) => Destination::Stream(path.into()),
+        },
+        Ok(_) => Destination::Replace(path.into()),
+        Err(_) if is_link => {
+            missing_link_target(path).map_or(Destination::Stream(path.into()), Destination::Replace)
+        }
+        Err(_) => Destination::Replace(path.into()),
+    }
+}
+
+/// The path a dangling link (chain) points to, where `>` would create the file.
+fn missing_link_target(path: &Path) -> Option<PathBuf> {
+    let mut path = path.to_path_buf();
+    for _ in 0..MAX_LINKS {
+        if !fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Some(path);
+        }
+        let target = fs::read_link(&path).ok()?;
+        path = parent_dir(&path).join(target);
+    }
+    None
+}
+
+/// Write the output at `path`: a file atomically (see [`replace_file`]; through a symbolic
+/// link, its target is replaced and the link kept), a stream (pipe, terminal, device) in place.
+/// `write` gets a buffered writer.
+pub fn write_file_atomic<P, F>(path: P, write: F) -> anyhow::Result<()>
+where
+    P: AsRef<Path>,
+    F: FnOnce(&mut dyn Write) -> anyhow::Result<()>,
+{
+    match destination(path.as_ref()) {
+        Destination::Replace(file) => replace_file(&file, write),
+        Destination::Stream(stream) => write_stream(&stream, write),
+    }
+}
+
+/// Check, before recording, that `path` can be written, so that a long recording is not lost
+/// to a bad output path.
+pub fn check_writable<P: AsRef<Path>>(path: P) -> anyhow::Result<()> {
+    let path = path.as_ref();
+    match destination(path) {
+        Destination::Replace(file) => check_replaceable(&file),
+        Destination::Stream(stream)
+            if fs::metadata(&stream).is_ok() && !writable_by_us(&stream) =>
+        {
+            bail!("cannot write {}: not writable for you", path.display())
+        }
+        Destination::Stream(_) => Ok(()),
+    }
+}
+
+/// Write into a pipe, terminal or device as `>` would: no temporary file, no rename, no fsync
+/// (a pipe cannot be synced).
+fn write_stream(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    let mut buffered = io::BufWriter::new(file);
+    write(&mut buffered).with_context(|| format!("writing {}", path.display()))?;
+    buffered
+        .flush()
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// The directory a file at `path` lives in (`.` for a bare file name).
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// `.{name}.{tag}-{pid}` next to `path`.
+fn sibling_temp_path(path: &Path, tag: &str) -> anyhow::Result<PathBuf> {
+    let Some(name) = path.file_name() else {
+        bail!("output path {} does not name a file", path.display());
+    };
+    let mut temp_name = std::ffi::OsString::from(".");
+    temp_name.push(name);
+    temp_name.push(format!(".{tag}-{}", std::process::id()));
+    Ok(parent_dir(path).join(temp_name))
+}
+
+/// Removes the temporary file when dropped, unless disarmed (after a successful rename). Covers
+/// errors and panics in the writing closure alike.
+struct TempGuard {
+    path: PathBuf,
+    armed: bool,
+}
+
+impl Drop for TempGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// `write` fills a temporary file in the same directory (`.NAME.tmp-PID`), which is then
+/// flushed, fsynced and renamed over `path`. If `write` fails or panics, or anything else fails,
+/// the temporary file is removed and `path` is untouched: it is either absent or holds its
+/// previous complete contents, never a partial write.
+fn replace_file(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let temp = sibling_temp_path(path, "tmp")?;
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&temp)
+        .with_context(|| format!("cannot create temporary file {}", temp.display()))?;
+    let mut guard = TempGuard {
+        path: temp,
+        armed: true,
+    };
+
+    let mut buffered = io::BufWriter::new(file);
+    write(&mut buffered).with_context(|| format!("writing {}", path.display()))?;
+    let file = buffered
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .with_context(|| format!("writing {}", guard.path.display()))?;
+    file.sync_all()
+        .with_context(|| format!("syncing {}", guard.path.display()))?;
+    drop(file);
+    fs::rename(&guard.path, path).with_context(|| {
+        format!(
+            "cannot rename {} to {}",
+            guard.path.display(),
+            path.display()
+        )
+    })?;
+    guard.armed = false;
+    // Make the rename itself durable; best effort (not every platform can open a directory).
+    if let Ok(dir) = File::open(parent_dir(path)) {
+        let _ = dir.sync_all();
+    }
+    Ok(())
+}
+
+/// A file to be replaced at `path`: its directory exists and is writable (checked by creating
+/// and removing a temporary file there), and `path` is not a directory.
+fn check_replaceable(path: &Path) -> anyhow::Result<()> {
+    let dir = parent_dir(path);
+    match fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => bail!(
+            "cannot write {}: {} is not a directory",
+            path.display(),
+            dir.display()
+        ),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => bail!(
+            "cannot write {}: directory {} does not exist",
+            path.display(),
+            dir.display()
+        ),
+        Err(e) => bail!(
+            "cannot write {}: cannot access directory {}: {e}",
+            path.display(),
+            dir.display()
+        ),
+    }
+    if fs::metadata(path).is_ok_and(|m| m.is_dir()) {
+        bail!("cannot write {}: it is a directory", path.display());
+    }
+    // The rename in `write_file_atomic` would replace a read-only file (it needs only the
+    // directory's permission): respect the file's own permission instead, as `>` does.
+    if fs::metadata(path).is_ok() && !writable_by_us(path) {
+        bail!(
+            "cannot write {}: the file exists and is read-only for you (remove it or choose \
+             another --output)",
+            path.display()
+        );
+    }
+    let probe = sibling_temp_path(path, "check")?;
+    // One line for the user: the OS error goes in the message, not in a "caused by" chain.
+    if let Err(e) = OpenOptions::new().write(true).create_new(true).open(&probe) {
+        bail!(
+            "cannot write {}: directory {} is not writable ({e}); choose another --output",
+            path.display(),
+            dir.display()
+        );
+    }
+    fs::remove_file(&probe)
+        .with_context(|| format!("cannot remove test file {}", probe.display()))?;
+    Ok(())
+}
+
+/// Whether our effective user may write the existing file `path` (root may write any).
+fn writable_by_us(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: c_path is a valid NUL-terminated string that outlives the call.
+    unsafe {
+        libc::faccessat(
+            libc::AT_FDCWD,
+            c_path.as_ptr(),
+            libc::W_OK,
+            libc::AT_EACCESS,
+        ) == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir_entries(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn atomic_write_success() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.txt");
+        write_file_atomic(&path, |w| {
+            w.write_all(b"hello\n")?;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "hello\n");
+        assert_eq!(dir_entries(dir.path()), ["out.txt"]);
+        // Replaces an existing file.
+        write_file_atomic(&path, |w| Ok(w.write_all(b"again\n")?)).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "again\n");
+        assert_eq!(dir_entries(dir.path()), ["out.txt"]);
+    }
+
+    #[test]
+    fn atomic_write_error_midway_leaves_no_partial_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.svg");
+        // Write more than the BufWriter buffer, so the temp file really holds partial data.
+        let err = write_file_atomic(&path, |w| {
+            w.write_all(&vec![b'x'; 100_000])?;
+            bail!("interrupted")
+        })
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("interrupted"), "{err:#}");
+        assert!(!path.exists());
+        assert!(dir_entries(dir.path()).is_empty());
+
+        // An existing file keeps its previous complete contents.
+        fs::write(&path, "complete").unwrap();
+        write_file_atomic(&path, |w| {
+            w.write_all(&vec![b'y'; 100_000])?;
+            bail!("interrupted")
+        })
+        .unwrap_err();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "complete");
+        assert_eq!(dir_entries(dir.path()), ["out.svg"]);
+    }
+
+    #[test]
+    fn atomic_write_panic_cleans_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.json");
+        let r = std::panic::catch_unwind(|| {
+            let _ = write_file_atomic(&path, |w| {
+                w.write_all(b"{")?;
+                panic!("boom");
+            });
+        });
+        assert!(r.is_err());
+        assert!(dir_entries(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn atomic_write_missing_dir_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nope/out.txt");
+        let err = write_file_atomic(&path, |_| Ok(())).unwrap_err();
+        assert!(format!("{err:#}").contains("temporary file"), "{err:#}");
+    }
+
+    #[test]
+    fn check_writable_ok_and_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        check_writable(dir.path().join("profile.svg")).unwrap();
+        assert!(dir_entries(dir.path()).is_empty());
+        // A bare file name refers to the current directory.
+        assert!(parent_dir(Path::new("profile.svg")) == Path::new("."));
+    }
+
+    #[test]
+    fn check_writable_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = check_writable(dir.path().join("missing/profile.svg")).unwrap_err();
+        assert!(err.to_string().contains("does not exist"), "{err}");
+
+        let err = check_writable(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("is a directory"), "{err}");
+
+        let file = dir.path().join("afile");
+        fs::write(&file, "").unwrap();
+        let err = check_writable(file.join("profile.svg")).unwrap_err();
+        assert!(err.to_string().contains("not a directory"), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn check_writable_read_only_dir() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let ro = dir.path().join("ro");
+        fs::create_dir(&ro).unwrap();
+        fs::set_permissions(&ro, fs::Permissions::from_mode(0o555)).unwrap();
+        let probe = ro.join("probe");
+        let can_write_anyway = File::create(&probe).is_ok(); // root ignores permissions
+        let _ = fs::remove_file(&probe);
+        let result = check_writable(ro.join("profile.svg"));
+        if can_write_anyway {
+            result.unwrap();
+        } else {
+            let err = result.unwrap_err();
+            assert!(format!("{err:#}").contains("not writable"), "{err:#}");
+        }
+        fs::set_permissions(&ro, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    /// A named pipe with a reader thread: what `write_file_atomic` sends arrives, and the pipe
+    /// (and a link to it, like /dev/stdout → /proc/self/fd/1) is still there, not a file.
+    #[test]
+    fn a_pipe_or_a_link_to_one_is_written_in_place() {
+        use std::os::unix::ffi::OsStrExt;
+        use std::os::unix::fs::FileTypeExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let link = dir.path().join("stdout");
+        std::os::unix::fs::symlink(&fifo, &link).unwrap();
+        for path in [&fifo, &link] {
+            assert_eq!(destination(path), Destination::Stream(path.clone()));
+            check_writable(path).unwrap();
+            let reader = {
+                let fifo = fifo.clone();
+                std::thread::spawn(move || fs::read_to_string(fifo).unwrap())
+            };
+            write_file_atomic(path, |w| Ok(w.write_all(b"a;b 3\n")?)).unwrap();
+            // Checked before joining: a pipe replaced by a file would leave the reader waiting.
+            assert!(fs::metadata(&fifo).unwrap().file_type().is_fifo());
+            assert_eq!(reader.join().unwrap(), "a;b 3\n");
+        }
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(dir_entries(dir.path()), vec!["fifo", "stdout"]);
+    }
+
+    /// Through a link to a file, or a dangling link, the target is written (atomically) and
+    /// the link stays a link.
+    #[test]
+    fn a_link_keeps_its_target_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.txt");
+        fs::write(&real, "old").unwrap();
+        let link = dir.path().join("link.txt");
+        std::os::unix::fs::symlink("real.txt", &link).unwrap();
+        check_writable(&link).unwrap();
+        write_file_atomic(&link, |w| Ok(w.write_all(b"new")?)).unwrap();
+        assert_eq!(fs::read_to_string(&real).unwrap(), "new");
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+
+        let dangling = dir.path().join("dangling.txt");
+        std::os::unix::fs::symlink("sub/../made.txt", &dangling).unwrap();
+        fs::create_dir(dir.path().join("sub")).unwrap();
+        assert_eq!(
+            destination(&dangling),
+            Destination::Replace(dir.path().join("sub/../made.txt"))
+        );
+        write_file_atomic(&dangling, |w| Ok(w.write_all(b"made")?)).unwrap();
+        assert_eq!(
+            fs::read_to_string(dir.path().join("made.txt")).unwrap(),
+            "made"
+        );
+        assert!(fs::symlink_metadata(&dangling)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+    }
+}
