@@ -502,6 +502,16 @@ fn record_blocking_leaves_target_running() {
     assert_no_failures(&on_every_interpreter(PARALLEL, check_blocking));
 }
 
+/// A 0.3 s collapsed recording of `target` at 200 Hz into `output`.
+fn short_raw_record(target: &Target, output: &Path) -> std::process::Command {
+    let mut command = crate::harness::pyprobe();
+    command
+        .args(["record", "--pid", &target.pid().to_string(), "-d", "0.3"])
+        .args(["-r", "200", "-f", "raw", "-o"])
+        .arg(output);
+    command
+}
+
 /// `pyprobe record ... 2>&1 | head -0`: stderr is closed before the summary is printed. The
 /// recording is still written, the exit status is success (the summary has no reader), and
 /// nothing panics (a plain `eprintln!` exited with 101 here).
@@ -513,9 +523,7 @@ fn record_with_closed_stderr_still_writes_and_succeeds() {
     let out_path = dir.path().join("closed.txt");
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
-    let status = crate::harness::pyprobe()
-        .args(["record", "--pid", &target.pid().to_string(), "-d", "0.3"])
-        .args(["-r", "200", "-f", "raw", "-o", out_path.to_str().unwrap()])
+    let status = short_raw_record(&target, &out_path)
         .stderr(writer)
         .status()
         .unwrap();
@@ -536,11 +544,7 @@ fn record_to_a_link_to_stdout_streams_into_the_pipe() {
     let dir = tempfile::tempdir().unwrap();
     let link = dir.path().join("stdout");
     std::os::unix::fs::symlink("/proc/self/fd/1", &link).unwrap();
-    let out = crate::harness::pyprobe()
-        .args(["record", "--pid", &target.pid().to_string(), "-d", "0.3"])
-        .args(["-r", "200", "-f", "raw", "-o", link.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = short_raw_record(&target, &link).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{}: {stderr}", py.label);
     let stacks = parse_collapsed(&String::from_utf8_lossy(&out.stdout))
