@@ -72,7 +72,7 @@ pub struct RecordArgs {
     /// Output format: flamegraph, collapsed (alias raw), speedscope, html, pprof, gecko.
     #[arg(short, long, default_value = "flamegraph")]
     pub format: Format,
-    /// Output file (default: pyprobe-<pid>-<time>.<ext>).
+    /// Output file, `-` for standard output (default: pyprobe-<pid>-<time>.<ext>).
     #[arg(short, long)]
     pub output: Option<PathBuf>,
     /// One root per thread in the output.

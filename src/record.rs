@@ -1,6 +1,6 @@
 //! `pyprobe record`: sample a process (attached by pid or launched) and write a profile.
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus};
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::TryRecvError;
@@ -110,7 +110,11 @@ impl RecordOutcome {
             self.errors,
             secs,
             rate,
-            self.output.display()
+            if self.output == Path::new(crate::output::STDOUT_PATH) {
+                "standard output".into()
+            } else {
+                self.output.display().to_string()
+            }
         );
         if !self.error_kinds.is_empty() {
             let kinds: Vec<String> = self

@@ -21,7 +21,13 @@ enum Destination {
 /// Most links followed to a link's missing target (the kernel's own limit is 40).
 const MAX_LINKS: usize = 40;
 
+/// `-o -`: standard output, the Unix convention (a file named `-` is `./-`).
+pub const STDOUT_PATH: &str = "-";
+
 fn destination(path: &Path) -> Destination {
+    if path == Path::new(STDOUT_PATH) {
+        return destination(Path::new("/proc/self/fd/1"));
+    }
     let is_link = fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
     match fs::metadata(path) {
         Ok(m) if !m.is_file() && !m.is_dir() => Destination::Stream(path.into()),
@@ -395,6 +401,15 @@ mod tests {
             .file_type()
             .is_symlink());
         assert_eq!(dir_entries(dir.path()), vec!["fifo", "stdout"]);
+        // `-` is standard output, wherever that goes; `./-` a file named `-`.
+        assert_eq!(
+            destination(Path::new(STDOUT_PATH)),
+            destination(Path::new("/proc/self/fd/1"))
+        );
+        assert_eq!(
+            destination(Path::new("./-")),
+            Destination::Replace("./-".into())
+        );
     }
 
     /// Through a link to a file, or a dangling link, the target is written (atomically) and

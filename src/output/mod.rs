@@ -21,7 +21,7 @@ use anyhow::Context;
 
 use crate::profile::Profile;
 
-pub use file::{check_writable, write_file_atomic};
+pub use file::{check_writable, write_file_atomic, STDOUT_PATH};
 
 mod collapsed;
 mod file;

@@ -534,11 +534,12 @@ fn record_with_closed_stderr_still_writes_and_succeeds() {
     assert!(!matches!(target.state(), 'T' | 't'), "target left stopped");
 }
 
-/// `-o /dev/stdout | ...`: the profile streams into the pipe and the link stays a link. Tested
-/// through a link of our own to `/proc/self/fd/1` (what /dev/stdout is), so a regression
-/// replaces a temporary link, not the system's /dev/stdout (which a rename over it did).
+/// `-o /dev/stdout | ...` and `-o - | ...`: the profile streams into the pipe and the link
+/// stays a link. Tested through a link of our own to `/proc/self/fd/1` (what /dev/stdout is),
+/// so a regression replaces a temporary link, not the system's /dev/stdout (which a rename
+/// over it did).
 #[test]
-fn record_to_a_link_to_stdout_streams_into_the_pipe() {
+fn record_to_stdout_streams_into_the_pipe() {
     let py = &crate::harness::interpreters()[0];
     let (target, _) = Target::spawn(&py.path, "stack_shape.py", &[]);
     let dir = tempfile::tempdir().unwrap();
@@ -552,4 +553,15 @@ fn record_to_a_link_to_stdout_streams_into_the_pipe() {
     assert!(samples_in(&stacks, "spin") > 0, "{}: {stacks:?}", py.label);
     let kind = std::fs::symlink_metadata(&link).unwrap().file_type();
     assert!(kind.is_symlink(), "{}: the link was replaced", py.label);
+    // `-o -` is standard output too.
+    let out = short_raw_record(&target, Path::new("-")).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("wrote standard output"),
+        "{}: {stderr}",
+        py.label
+    );
+    let stacks = parse_collapsed(&String::from_utf8_lossy(&out.stdout))
+        .unwrap_or_else(|e| panic!("{}: -o -: {e}; {stderr}", py.label));
+    assert!(samples_in(&stacks, "spin") > 0, "{}: {stacks:?}", py.label);
 }
