@@ -68,7 +68,10 @@ where
 {
     match destination(path.as_ref()) {
         Destination::Replace(file) => replace_file(&file, write),
-        Destination::Stream(stream) => write_stream(&stream, write),
+        Destination::Stream(stream) => {
+            refuse_block_device(&stream, path.as_ref())?;
+            write_stream(&stream, write)
+        }
     }
 }
 
@@ -78,13 +81,27 @@ pub fn check_writable<P: AsRef<Path>>(path: P) -> anyhow::Result<()> {
     let path = path.as_ref();
     match destination(path) {
         Destination::Replace(file) => check_replaceable(&file),
-        Destination::Stream(stream)
-            if fs::metadata(&stream).is_ok() && !writable_by_us(&stream) =>
-        {
-            bail!("cannot write {}: not writable for you", path.display())
+        Destination::Stream(stream) => {
+            refuse_block_device(&stream, path)?;
+            if fs::metadata(&stream).is_ok() && !writable_by_us(&stream) {
+                bail!("cannot write {}: not writable for you", path.display());
+            }
+            Ok(())
         }
-        Destination::Stream(_) => Ok(()),
     }
+}
+
+/// A disk (`-o /dev/sda`, a slip of the finger) is never where a profile belongs: writing it
+/// as root would overwrite the start of the disk.
+fn refuse_block_device(stream: &Path, asked: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    if fs::metadata(stream).is_ok_and(|m| m.file_type().is_block_device()) {
+        bail!(
+            "cannot write {}: it is a block device (a disk); choose a file",
+            asked.display()
+        );
+    }
+    Ok(())
 }
 
 /// Write into a pipe, terminal or device as `>` would: no temporary file, no rename, no fsync
@@ -410,6 +427,24 @@ mod tests {
             destination(Path::new("./-")),
             Destination::Replace("./-".into())
         );
+    }
+
+    #[test]
+    fn a_block_device_is_refused() {
+        use std::os::unix::fs::FileTypeExt;
+        // Any block device will do; none is opened for writing.
+        let disk = fs::read_dir("/dev")
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| fs::metadata(p).is_ok_and(|m| m.file_type().is_block_device()));
+        let Some(disk) = disk else {
+            return; // no block device on this machine to try
+        };
+        let err = check_writable(&disk).unwrap_err();
+        assert!(err.to_string().contains("block device"), "{err}");
+        let err = write_file_atomic(&disk, |_| panic!("must not write")).unwrap_err();
+        assert!(err.to_string().contains("block device"), "{err}");
     }
 
     /// Through a link to a file, or a dangling link, the target is written (atomically) and
