@@ -2,6 +2,7 @@
 //! or truncated), straight through where it is a stream (`-o /dev/stdout`, a pipe, a terminal).
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::os::fd::{FromRawFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
@@ -16,6 +17,10 @@ enum Destination {
     /// place. A rename would replace the link or device node itself: as root, `-o /dev/stdout`
     /// once turned the system's `/dev/stdout` into a regular file.
     Stream(PathBuf),
+    /// One of our own open descriptors (`-`, `/dev/stdout`, `/dev/fd/N`, `/proc/self/fd/N`):
+    /// written through a duplicate, which keeps its position and append mode. Opened anew by
+    /// path, `-o /dev/stdout >> log` would truncate the log.
+    Descriptor(RawFd),
 }
 
 /// Most links followed to a link's missing target (the kernel's own limit is 40).
@@ -26,7 +31,10 @@ pub const STDOUT_PATH: &str = "-";
 
 fn destination(path: &Path) -> Destination {
     if path == Path::new(STDOUT_PATH) {
-        return destination(Path::new("/proc/self/fd/1"));
+        return Destination::Descriptor(1);
+    }
+    if let Some(fd) = own_descriptor(path) {
+        return Destination::Descriptor(fd);
     }
     let is_link = fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
     match fs::metadata(path) {
@@ -43,6 +51,24 @@ fn destination(path: &Path) -> Destination {
         }
         Err(_) => Destination::Replace(path.into()),
     }
+}
+
+/// The descriptor number `path` names, directly or through links (`/dev/stdout` →
+/// `/proc/self/fd/1`), if it names one of this process's own descriptors.
+fn own_descriptor(path: &Path) -> Option<RawFd> {
+    let mut path = path.to_path_buf();
+    for _ in 0..MAX_LINKS {
+        let text = path.to_str()?;
+        let number = ["/proc/self/fd/", "/proc/thread-self/fd/", "/dev/fd/"]
+            .iter()
+            .find_map(|prefix| text.strip_prefix(prefix));
+        if let Some(number) = number {
+            return number.parse().ok();
+        }
+        let target = fs::read_link(&path).ok()?;
+        path = parent_dir(&path).join(target);
+    }
+    None
 }
 
 /// The path a dangling link (chain) points to, where `>` would create the file.
@@ -72,6 +98,10 @@ where
             refuse_block_device(&stream, path.as_ref())?;
             write_stream(&stream, write)
         }
+        Destination::Descriptor(fd) => {
+            refuse_block_device(&descriptor_path(fd), path.as_ref())?;
+            write_descriptor(fd, path.as_ref(), write)
+        }
     }
 }
 
@@ -88,7 +118,47 @@ pub fn check_writable<P: AsRef<Path>>(path: P) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Destination::Descriptor(fd) => {
+            refuse_block_device(&descriptor_path(fd), path)?;
+            // SAFETY: F_GETFL only reads the flags of a descriptor number; no memory involved.
+            let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+            if flags < 0 || flags & libc::O_ACCMODE == libc::O_RDONLY {
+                bail!(
+                    "cannot write {}: descriptor {fd} is not open for writing",
+                    path.display()
+                );
+            }
+            Ok(())
+        }
     }
+}
+
+fn descriptor_path(fd: RawFd) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{fd}"))
+}
+
+/// Write through a duplicate of our descriptor `fd`: its file position and append mode are
+/// kept, as for a shell's `>/dev/stdout`.
+fn write_descriptor(
+    fd: RawFd,
+    asked: &Path,
+    write: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    // SAFETY: dup only creates a new descriptor; on success we own it (closed by `File`).
+    let copy = unsafe { libc::dup(fd) };
+    if copy < 0 {
+        bail!(
+            "cannot write {}: descriptor {fd} is not open",
+            asked.display()
+        );
+    }
+    // SAFETY: `copy` is a fresh descriptor owned by nothing else.
+    let file = unsafe { File::from_raw_fd(copy) };
+    let mut buffered = io::BufWriter::new(file);
+    write(&mut buffered).with_context(|| format!("writing {}", asked.display()))?;
+    buffered
+        .flush()
+        .with_context(|| format!("writing {}", asked.display()))
 }
 
 /// A disk (`-o /dev/sda`, a slip of the finger) is never where a profile belongs: writing it
@@ -418,11 +488,18 @@ mod tests {
             .file_type()
             .is_symlink());
         assert_eq!(dir_entries(dir.path()), vec!["fifo", "stdout"]);
-        // `-` is standard output, wherever that goes; `./-` a file named `-`.
+        // `-`, /dev/stdout and its like are our own descriptors; `./-` a file named `-`.
         assert_eq!(
             destination(Path::new(STDOUT_PATH)),
-            destination(Path::new("/proc/self/fd/1"))
+            Destination::Descriptor(1)
         );
+        assert_eq!(
+            destination(Path::new("/dev/fd/2")),
+            Destination::Descriptor(2)
+        );
+        let to_stdout = dir.path().join("out");
+        std::os::unix::fs::symlink("/proc/self/fd/1", &to_stdout).unwrap();
+        assert_eq!(destination(&to_stdout), Destination::Descriptor(1));
         assert_eq!(
             destination(Path::new("./-")),
             Destination::Replace("./-".into())

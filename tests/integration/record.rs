@@ -535,7 +535,7 @@ fn record_with_closed_stderr_still_writes_and_succeeds() {
 }
 
 /// `-o /dev/stdout | ...` and `-o - | ...`: the profile streams into the pipe and the link
-/// stays a link. Tested through a link of our own to `/proc/self/fd/1` (what /dev/stdout is),
+/// stays a link; `-o - >> log` appends. Tested through a link of our own to `/proc/self/fd/1` (what /dev/stdout is),
 /// so a regression replaces a temporary link, not the system's /dev/stdout (which a rename
 /// over it did).
 #[test]
@@ -564,4 +564,21 @@ fn record_to_stdout_streams_into_the_pipe() {
     let stacks = parse_collapsed(&String::from_utf8_lossy(&out.stdout))
         .unwrap_or_else(|e| panic!("{}: -o -: {e}; {stderr}", py.label));
     assert!(samples_in(&stacks, "spin") > 0, "{}: {stacks:?}", py.label);
+    // `-o - >> log`: appended after what the log held, not truncating it.
+    let log = dir.path().join("log");
+    std::fs::write(&log, "earlier line\n").unwrap();
+    let append = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    let status = short_raw_record(&target, Path::new("-"))
+        .stdout(append)
+        .status()
+        .unwrap();
+    assert!(status.success(), "{}: {status:?}", py.label);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let rest = text.strip_prefix("earlier line\n");
+    let stacks = rest.map(parse_collapsed);
+    assert!(
+        matches!(&stacks, Some(Ok(s)) if samples_in(s, "spin") > 0),
+        "{}: {text}",
+        py.label
+    );
 }
