@@ -153,12 +153,7 @@ fn write_descriptor(
         );
     }
     // SAFETY: `copy` is a fresh descriptor owned by nothing else.
-    let file = unsafe { File::from_raw_fd(copy) };
-    let mut buffered = io::BufWriter::new(file);
-    write(&mut buffered).with_context(|| format!("writing {}", asked.display()))?;
-    buffered
-        .flush()
-        .with_context(|| format!("writing {}", asked.display()))
+    write_through(unsafe { File::from_raw_fd(copy) }, asked, write)
 }
 
 /// A disk (`-o /dev/sda`, a slip of the finger) is never where a profile belongs: writing it
@@ -186,11 +181,20 @@ fn write_stream(
         .truncate(true)
         .open(path)
         .with_context(|| format!("cannot open {}", path.display()))?;
+    write_through(file, path, write)
+}
+
+/// `write` into `file` through a buffer, flushed at the end; errors name `asked`.
+fn write_through(
+    file: File,
+    asked: &Path,
+    write: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let mut buffered = io::BufWriter::new(file);
-    write(&mut buffered).with_context(|| format!("writing {}", path.display()))?;
+    write(&mut buffered).with_context(|| format!("writing {}", asked.display()))?;
     buffered
         .flush()
-        .with_context(|| format!("writing {}", path.display()))
+        .with_context(|| format!("writing {}", asked.display()))
 }
 
 /// The directory a file at `path` lives in (`.` for a bare file name).
