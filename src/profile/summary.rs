@@ -29,6 +29,9 @@ pub struct MemorySummary {
 
 /// The window used for the "recent" growth rate.
 const RECENT_SECONDS: f64 = 10.0;
+/// The shortest recording whose growth rate is projected to an out-of-memory time: a program
+/// that starts, imports and exits in 20 ms grows at "200 MiB/s", which predicts nothing.
+const MIN_PROJECTION_SECONDS: f64 = 1.0;
 
 impl MemorySummary {
     /// Summarize `profile`'s memory; `None` when RSS was never read.
@@ -59,7 +62,9 @@ impl MemorySummary {
         let recent_rate = m.recent_growth_rate(RECENT_SECONDS);
         let headroom = m.details.last().and_then(|d| d.details.headroom());
         let time_to_exhaustion = match (headroom, recent_rate) {
-            (Some(room), Some(rate)) if rate > 0.0 => Some(room as f64 / rate),
+            (Some(room), Some(rate)) if rate > 0.0 && dt >= MIN_PROJECTION_SECONDS => {
+                Some(room as f64 / rate)
+            }
             _ => None,
         };
         Some(MemorySummary {
@@ -207,5 +212,22 @@ mod tests {
         assert!(text.contains("used up in ~51s"), "{text}");
         // All growth went to the one stack.
         assert_eq!(p.total(crate::profile::Measure::RssGrowth), 20 << 20);
+
+        // The same growth squeezed into 20 ms (a program that starts and exits): rates are
+        // reported, no out-of-memory time is projected from them.
+        let mut short = Profile::new("t", Duration::from_millis(1));
+        for i in 0..=20u64 {
+            short.add_tick(
+                Duration::from_millis(i),
+                std::slice::from_ref(&grow),
+                Some((100 + i) << 20),
+                &AggregateOptions::default(),
+            );
+        }
+        short.add_details(Duration::from_millis(20), details);
+        let s = MemorySummary::of(&short).unwrap();
+        assert!(s.recent_rate.is_some_and(|r| r > 0.0));
+        assert_eq!(s.time_to_exhaustion, None);
+        assert!(!s.to_string().contains("used up"), "{s}");
     }
 }
