@@ -81,9 +81,10 @@ fn file_name(path: &str) -> &str {
 }
 
 /// The command line for display: the executable's file name instead of its full path, then
-/// the arguments as given.
+/// the arguments as given, control characters escaped (no escape sequence of a target's
+/// arguments reaches the terminal).
 pub(crate) fn display_command(cmdline: &[String], exe: &str) -> String {
-    match cmdline.split_first() {
+    let text = match cmdline.split_first() {
         Some((argv0, args)) => {
             let mut out = file_name(argv0).to_string();
             for a in args {
@@ -93,7 +94,8 @@ pub(crate) fn display_command(cmdline: &[String], exe: &str) -> String {
             out
         }
         None => file_name(exe).to_string(),
-    }
+    };
+    crate::process::target::one_line(&text)
 }
 
 /// CPU use in percent of one core, from two readings of utime+stime.
@@ -578,6 +580,15 @@ mod tests {
             .collect();
         assert_eq!(display_command(&argv, "/x/python3.12"), "python app.py -v");
         assert_eq!(display_command(&[], "/usr/bin/python3.11"), "python3.11");
+        let script = vec![
+            "python".to_string(),
+            "-c".into(),
+            "\u{1b}[2J\nwhile 1: pass".into(),
+        ];
+        assert_eq!(
+            display_command(&script, "/x/python"),
+            "python -c \\x1b[2J\\nwhile 1: pass"
+        );
         // 150 ticks at 100 Hz over 2 s: 75% of a core; two busy threads exceed 100%.
         assert_eq!(cpu_percent(100, 250, 2.0, 100.0), 75.0);
         assert_eq!(cpu_percent(0, 400, 2.0, 100.0), 200.0);
