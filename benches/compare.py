@@ -17,7 +17,8 @@ pyprobe in release mode, then measures, side by side in one run:
 Usage: python3 benches/compare.py [--seconds 5] [--long-seconds 60] [--only pyprobe] [--no-build]
                                   [--memory-only | --only-cpu |
                                    --only-slowdown [--slowdown-rounds 8] [--slowdown-window 2]]
-Needs root (ptrace) and the interpreters under /root/.pyenv and /opt/debian-pythons.
+Needs root (ptrace) and the interpreters under /root/.pyenv and /opt/debian-pythons (the latter
+installed by tools/install-debian-pythons, which setup() runs).
 Prints one table per measure; timings belong here, not in tests.
 """
 import argparse
@@ -51,7 +52,7 @@ def setup(build=True):
                                "py-spy==0.4.3", "austin-dist<4"])
     if build:
         subprocess.check_call(["cargo", "build", "--release", "-q"], cwd=ROOT)
-    subprocess.check_call(["bash", os.path.join(ROOT, "..", "shared", "tools", "install-debian-pythons")],
+    subprocess.check_call(["bash", os.path.join(ROOT, "tools", "install-debian-pythons")],
                           stdout=subprocess.DEVNULL)
 
 

@@ -32,7 +32,7 @@ PYENV = Path(os.environ.get("PYENV_ROOT") or "/root/.pyenv") / "versions"
 DEBIAN = Path("/opt/debian-pythons/root/usr/include")
 
 PYENV_HINT = "install it with `pyenv install {full}`"
-DEBIAN_HINT = "install them with `bash /work/shared/tools/install-debian-pythons` (from /work/main: `bash ../shared/tools/install-debian-pythons`)"
+DEBIAN_HINT = "install them with `tools/install-debian-pythons` (run as root from the repository root)"
 
 
 def pyenv(full, include_name):

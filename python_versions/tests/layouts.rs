@@ -26,9 +26,26 @@ fn has(field: i64) -> bool {
     Layout::has(field)
 }
 
+/// The repository's installer of Debian's CPython builds (their headers are generate.py's input).
+fn install_debian_pythons() {
+    let installer = crate_dir().join("../tools/install-debian-pythons");
+    let out = Command::new("bash")
+        .arg(&installer)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", installer.display()));
+    assert!(
+        out.status.success(),
+        "{} failed ({}): {}",
+        installer.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// `generate.py --check` recompiles the probe against every version's headers and compares.
 #[test]
 fn regenerates_identically() {
+    install_debian_pythons();
     let script = crate_dir().join("generator/generate.py");
     let out = Command::new(python3())
         .arg(&script)
@@ -39,7 +56,7 @@ fn regenerates_identically() {
         panic!(
             "`generate.py --check` failed ({}):\n{}\n{}\n\
              If headers are missing: the Debian 3.13/3.14 builds install with \
-             `bash ../shared/tools/install-debian-pythons` (run from /work/main); the others are \
+             `tools/install-debian-pythons` (as root, from the repository root); the others are \
              pyenv shared builds (`pyenv install X.Y.Z`, versions listed in generate.py).\n\
              If the headers are there and the tables are stale: run \
              python_versions/generator/generate.py and commit the result.",

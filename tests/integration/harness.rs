@@ -67,10 +67,10 @@ pub fn interpreters() -> &'static [Interpreter] {
     })
 }
 
-/// Paths printed by `../shared/tools/install-debian-pythons` (3.14 then 3.13); installs if needed.
+/// Paths printed by the repository's `tools/install-debian-pythons` (3.14, 3.13, 3.15);
+/// installs them on first use.
 fn debian_pythons() -> Vec<PathBuf> {
-    let script =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/tools/install-debian-pythons");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/install-debian-pythons");
     let out = Command::new("bash")
         .arg(&script)
         .output()
