@@ -233,12 +233,18 @@ mod tests {
         assert_eq!(states.is_running(tid), Some(false));
         tx.send(()).unwrap();
         handle.join().unwrap();
-        assert_eq!(
-            states.is_running(tid),
-            None,
-            "an exited thread reads as gone"
-        );
-        assert!(!states.contains(tid), "and is dropped");
+        // `join` returns once the thread has cleared its tid, a moment before the kernel
+        // releases the task: its stat stays readable until then. Wait (bounded) for that.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while states.is_running(tid).is_some() {
+            assert!(
+                Instant::now() < deadline,
+                "thread {tid} still listed 10 s after join: {:?}",
+                states.state(tid)
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(!states.contains(tid), "an exited thread is dropped");
         assert!(states.refresh().unwrap(), "which changes the set");
         assert!(states.contains(pid as u32));
     }
