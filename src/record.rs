@@ -266,6 +266,10 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
     profile.error_count = errors;
     // The sampler's own span: the collector's last drain and the join are not sampling time.
     profile.duration = clock.span;
+    profile.target_gone = matches!(
+        stop_reason,
+        StopReason::TargetExited | StopReason::TargetExeced(_)
+    );
     write_output(config, &profile, &output)?;
     let _ = std::io::stderr().flush();
     let child_status = match child.0.take() {
@@ -304,10 +308,11 @@ fn finish_without_samples(
         .output
         .clone()
         .unwrap_or_else(|| default_output(pid, config.format));
-    let profile = Profile::new(
+    let mut profile = Profile::new(
         argv.join(" "),
         Duration::from_secs_f64(1.0 / config.rate_hz),
     );
+    profile.target_gone = true;
     write_output(config, &profile, &output)?;
     Ok(RecordOutcome {
         output,

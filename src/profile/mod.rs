@@ -132,6 +132,9 @@ pub struct Profile {
     pub error_count: u64,
     /// Wall time covered.
     pub duration: Duration,
+    /// The target ended (exited, or replaced its program) before the recording did: its growth
+    /// rates are history, not a forecast.
+    pub target_gone: bool,
     /// Interval between samples the user asked for.
     pub interval: Duration,
     /// The RSS series, peak and totals.

@@ -23,8 +23,12 @@ pub struct MemorySummary {
     pub recent_rate: Option<f64>,
     /// Room left: available memory or cgroup limit minus usage, at the last breakdown.
     pub headroom: Option<u64>,
-    /// Seconds until the headroom is used up at the recent rate (when growing).
+    /// Seconds until the headroom is used up at the recent rate (when growing and still
+    /// running).
     pub time_to_exhaustion: Option<f64>,
+    /// The process ended before the recording did: no projection, and the headroom is the
+    /// one it had last.
+    pub target_gone: bool,
 }
 
 /// The window used for the "recent" growth rate.
@@ -61,8 +65,11 @@ impl MemorySummary {
         };
         let recent_rate = m.recent_growth_rate(RECENT_SECONDS);
         let headroom = m.details.last().and_then(|d| d.details.headroom());
+        // A process that has exited frees its memory: it never runs out.
         let time_to_exhaustion = match (headroom, recent_rate) {
-            (Some(room), Some(rate)) if rate > 0.0 && dt >= MIN_PROJECTION_SECONDS => {
+            (Some(room), Some(rate))
+                if rate > 0.0 && dt >= MIN_PROJECTION_SECONDS && !profile.target_gone =>
+            {
                 Some(room as f64 / rate)
             }
             _ => None,
@@ -77,6 +84,7 @@ impl MemorySummary {
             recent_rate,
             headroom,
             time_to_exhaustion,
+            target_gone: profile.target_gone,
         })
     }
 }
@@ -105,7 +113,10 @@ impl fmt::Display for MemorySummary {
         if let Some(room) = self.headroom {
             write!(f, "; headroom {}", bytes(room as f64))?;
             match self.time_to_exhaustion {
+                _ if self.target_gone => write!(f, " before it exited")?,
                 Some(secs) => write!(f, ", used up in ~{} at the recent rate", duration(secs))?,
+                // Growing, but over too short a recording to project.
+                None if self.recent_rate.is_some_and(|r| r > 0.0) => {}
                 None => write!(f, ", not shrinking")?,
             }
         }
@@ -163,9 +174,10 @@ mod tests {
         assert_eq!(duration(7300.0), "2h01m");
     }
 
-    #[test]
-    fn summary_of_a_growing_process() {
-        let mut p = Profile::new("t", Duration::from_millis(100));
+    /// A process growing by 1 MiB every `step` for 20 steps, from 100 MiB, in function `grow`,
+    /// with 512 MiB of cgroup headroom at the end.
+    fn growing(step: Duration) -> Profile {
+        let mut p = Profile::new("t", step);
         let grow = ThreadStack {
             thread_id: 1,
             os_tid: Some(1),
@@ -181,7 +193,7 @@ mod tests {
         };
         for i in 0..=20u64 {
             p.add_tick(
-                Duration::from_millis(100 * i),
+                step * i as u32,
                 std::slice::from_ref(&grow),
                 Some((100 + i) << 20),
                 &AggregateOptions::default(),
@@ -195,7 +207,13 @@ mod tests {
             }),
             ..Default::default()
         };
-        p.add_details(Duration::from_secs(2), details);
+        p.add_details(step * 20, details);
+        p
+    }
+
+    #[test]
+    fn summary_of_a_growing_process() {
+        let p = growing(Duration::from_millis(100));
         let s = MemorySummary::of(&p).unwrap();
         assert_eq!(s.start, 100 << 20);
         assert_eq!(s.peak, 120 << 20);
@@ -214,20 +232,33 @@ mod tests {
         assert_eq!(p.total(crate::profile::Measure::RssGrowth), 20 << 20);
 
         // The same growth squeezed into 20 ms (a program that starts and exits): rates are
-        // reported, no out-of-memory time is projected from them.
-        let mut short = Profile::new("t", Duration::from_millis(1));
-        for i in 0..=20u64 {
-            short.add_tick(
-                Duration::from_millis(i),
-                std::slice::from_ref(&grow),
-                Some((100 + i) << 20),
-                &AggregateOptions::default(),
-            );
-        }
-        short.add_details(Duration::from_millis(20), details);
-        let s = MemorySummary::of(&short).unwrap();
+        // reported, no out-of-memory time is projected from them, nor is "not shrinking" said.
+        let s = MemorySummary::of(&growing(Duration::from_millis(1))).unwrap();
         assert!(s.recent_rate.is_some_and(|r| r > 0.0));
         assert_eq!(s.time_to_exhaustion, None);
-        assert!(!s.to_string().contains("used up"), "{s}");
+        let text = s.to_string();
+        assert!(
+            !text.contains("used up") && !text.contains("shrinking"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn no_projection_once_the_target_has_exited() {
+        let mut p = growing(Duration::from_millis(100));
+        p.target_gone = true;
+        let s = MemorySummary::of(&p).unwrap();
+        // The rates are what was measured; the exhaustion time would be a forecast for a
+        // process whose memory is already freed.
+        assert!((s.growth_rate - 10.0 * 1048576.0).abs() < 1.0);
+        assert!(s.recent_rate.is_some_and(|r| r > 0.0));
+        assert_eq!(s.time_to_exhaustion, None);
+        let text = s.to_string();
+        assert!(text.contains("+10.0 MiB/s on average"), "{text}");
+        assert!(
+            text.ends_with("; headroom 512.0 MiB before it exited"),
+            "{text}"
+        );
+        assert!(!text.contains("used up"), "{text}");
     }
 }

@@ -54,6 +54,17 @@ fn check_launch(py: &Interpreter) -> Result<(), String> {
             run.stderr
         ));
     }
+    // The program is gone: its memory line forecasts nothing ("used up in …") for it.
+    let memory = run
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("pyprobe: memory:"))
+        .unwrap_or_default();
+    if !memory.contains("before it exited") || memory.contains("used up") {
+        return Err(format!(
+            "the memory line should end with the headroom before it exited: {memory:?}"
+        ));
+    }
     // Recording stopped when the program exited (after about 3 s), not at --duration 10.
     if run.elapsed >= Duration::from_secs(10) {
         return Err(format!(
