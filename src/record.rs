@@ -1,8 +1,8 @@
 //! `pyprobe record`: sample a process (attached by pid or launched) and write a profile.
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus};
-use std::sync::atomic::AtomicBool;
+use std::process::ExitStatus;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::TryRecvError;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use crate::output::{check_writable, write_file_atomic, writer_for, Format, OutputOptions};
+use crate::process::{EndSignal, Ending, Launched};
 use crate::profile::{AggregateOptions, Measure, MemorySummary, Profile};
 use crate::sampler::{ClockStats, Sampler, SamplerConfig, StopReason, Tick};
 use crate::session::{PauseMode, Session};
@@ -79,8 +80,11 @@ pub struct RecordOutcome {
     pub stop: StopReason,
     /// The sampler's own timing.
     pub clock: ClockStats,
-    /// Exit status of a launched program, once it exited.
+    /// Exit status of a launched program that exited on its own.
     pub child_status: Option<ExitStatus>,
+    /// A launched program that was still running when the recording ended, and that pyprobe
+    /// therefore ended.
+    pub stopped_child: Option<StoppedChild>,
     /// Memory over the recording (absent when RSS could not be read).
     pub memory: Option<MemorySummary>,
 }
@@ -141,19 +145,43 @@ impl RecordOutcome {
         if let Some(m) = &self.memory {
             line += &format!("\npyprobe: {m}");
         }
+        if let Some(stopped) = &self.stopped_child {
+            line += &format!("\n{stopped}");
+        }
         line
     }
 }
 
-/// Kills a launched program if recording fails before it is handed back (never leaves an
-/// orphan we started).
-struct LaunchedChild(Option<Child>);
+/// A launched program pyprobe ended because the recording ended first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoppedChild {
+    /// Its pid.
+    pub pid: i32,
+    /// `--duration`, if that is what ended the recording; otherwise it was interrupted.
+    pub after: Option<Duration>,
+    /// The signal that ended it.
+    pub by: EndSignal,
+}
 
-impl Drop for LaunchedChild {
-    fn drop(&mut self) {
-        if let Some(child) = self.0.as_mut() {
-            let _ = child.kill();
-            let _ = child.wait();
+impl std::fmt::Display for StoppedChild {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "pyprobe: stopped the program it started (pid {})",
+            self.pid
+        )?;
+        match self.after {
+            Some(d) => write!(f, " after the {} s recording", d.as_secs_f64())?,
+            None => write!(f, " when the recording was interrupted")?,
+        }
+        let grace = crate::process::launched::GRACE.as_secs_f64();
+        match self.by {
+            EndSignal::Interrupt => Ok(()),
+            EndSignal::Terminate => write!(f, " (with SIGTERM: it outlived SIGINT by {grace} s)"),
+            EndSignal::Kill => write!(
+                f,
+                " (with SIGKILL: it outlived SIGINT and SIGTERM by {grace} s each)"
+            ),
         }
     }
 }
@@ -168,27 +196,23 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
     if let Some(path) = &config.output {
         check_writable(path)?;
     }
-    let mut child = LaunchedChild(None);
+    // Killed on drop: an error below never leaves the program we started behind.
+    let mut launched: Option<Launched> = None;
     let (session, pid) = match &config.target {
         RecordTarget::Pid(pid) => (Session::attach(*pid, config.pause)?, *pid),
         RecordTarget::Launch(argv) => {
-            let (program, args) = argv.split_first().context("no command given after --")?;
-            let spawned = Command::new(program)
-                .args(args)
-                .spawn()
-                .with_context(|| format!("could not start {program:?}"))?;
-            let pid = spawned.id() as i32;
-            child.0 = Some(spawned);
+            let program = argv.first().context("no command given after --")?;
+            let child = launched.insert(
+                Launched::spawn(argv).with_context(|| format!("could not start {program:?}"))?,
+            );
+            let pid = child.pid();
             match Session::attach_when_ready(pid, config.pause, Duration::from_secs(10)) {
                 Ok(session) => (session, pid),
                 Err(e) => {
                     // A program that finished before its interpreter could be found: report its
                     // status (and mirror it) rather than lose it behind an attach error.
-                    if let Some(mut c) = child.0.take() {
-                        if let Ok(Some(status)) = c.try_wait() {
-                            return finish_without_samples(config, argv, pid, status);
-                        }
-                        child.0 = Some(c);
+                    if let Some(status) = child.try_status() {
+                        return finish_without_samples(config, argv, pid, status);
                     }
                     return Err(
                         anyhow::Error::new(e).context(format!("profiling {program:?} (pid {pid})"))
@@ -213,7 +237,7 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
             rate_hz: config.rate_hz,
             duration: config.duration,
         },
-        stop,
+        stop.clone(),
     );
     let show_progress = config.progress && std::io::stderr().is_terminal();
     let mut last_progress = Instant::now();
@@ -272,9 +296,36 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
     );
     write_output(config, &profile, &output)?;
     let _ = std::io::stderr().flush();
-    let child_status = match child.0.take() {
-        Some(mut c) => Some(c.wait().context("waiting for the launched program")?),
-        None => None,
+    let (child_status, stopped_child) = match launched.take() {
+        None => (None, None),
+        Some(child) => {
+            let pid = child.pid();
+            // Sampling may also have stopped early (the program exec'd another): the program
+            // is then waited for, still within --duration and until Ctrl-C.
+            let deadline = config.duration.map(|d| started + d);
+            let interrupted = || stop.load(Ordering::Relaxed);
+            let give_up = || {
+                matches!(stop_reason, StopReason::Duration | StopReason::Interrupted)
+                    || interrupted()
+                    || deadline.is_some_and(|d| Instant::now() >= d)
+            };
+            match child
+                .wait_or_end(give_up)
+                .context("waiting for the launched program")?
+            {
+                Ending::Exited(status) => (Some(status), None),
+                Ending::Stopped(by) => (
+                    None,
+                    Some(StoppedChild {
+                        pid,
+                        after: (stop_reason != StopReason::Interrupted && !interrupted())
+                            .then_some(config.duration)
+                            .flatten(),
+                        by,
+                    }),
+                ),
+            }
+        }
     };
     Ok(RecordOutcome {
         output,
@@ -289,6 +340,7 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
         stop: stop_reason,
         clock,
         child_status,
+        stopped_child,
         memory: MemorySummary::of(&profile),
     })
 }
@@ -323,6 +375,7 @@ fn finish_without_samples(
         stop: StopReason::TargetExited,
         clock: ClockStats::default(),
         child_status: Some(status),
+        stopped_child: None,
         memory: None,
     })
 }

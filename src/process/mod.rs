@@ -8,6 +8,7 @@ mod blocked;
 pub mod elf;
 mod elf_symbols;
 pub mod file_bytes;
+pub mod launched;
 pub mod live;
 pub mod maps;
 pub mod permissions;
@@ -17,6 +18,7 @@ pub mod target;
 pub mod thread_states;
 
 pub use elf::{ElfFile, Section, Symbol};
+pub use launched::{EndSignal, Ending, Launched};
 pub use live::LiveReader;
 pub use maps::{MapRegion, MappedFile, ProcessMaps};
 pub use permissions::permission_hint;

@@ -330,8 +330,14 @@ pub struct Finished {
 
 /// Start pyprobe with `args` in the background.
 pub fn spawn_pyprobe(args: &[&str]) -> Running {
-    let mut child = pyprobe()
-        .args(args)
+    let mut cmd = pyprobe();
+    cmd.args(args);
+    spawn_pyprobe_command(cmd)
+}
+
+/// Start `cmd` (a [`pyprobe`] command with its arguments) in the background.
+pub fn spawn_pyprobe_command(mut cmd: Command) -> Running {
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -373,6 +379,14 @@ impl Running {
         // SAFETY: kill(2) has no memory effects; the pid is our own unreaped child.
         let rc = unsafe { libc::kill(self.child.id() as i32, signal) };
         assert_eq!(rc, 0, "kill({}, {signal})", self.child.id());
+    }
+
+    /// Send `signal` to its whole process group, as a terminal's Ctrl-C does: the group must
+    /// be its own (`CommandExt::process_group(0)`), or this test would signal itself.
+    pub fn signal_group(&self, signal: i32) {
+        // SAFETY: as above; a negative pid names the process group pyprobe leads.
+        let rc = unsafe { libc::kill(-(self.child.id() as i32), signal) };
+        assert_eq!(rc, 0, "kill(-{}, {signal})", self.child.id());
     }
 
     /// Wait for it to exit, at most `timeout` (polling; then it is killed and this is an error

@@ -1,12 +1,14 @@
 //! `pyprobe record -- python script.py` (launch mode), and how recording ends: Ctrl-C, SIGTERM,
-//! the target exiting. Every test runs on every interpreter.
+//! the target exiting, `--duration` (which ends a launched program too). Every test runs on every
+//! interpreter.
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::dump::line_of;
 use crate::harness::{
-    assert_no_failures, on_every_interpreter, run_pyprobe_within, script, spawn_pyprobe,
-    Interpreter, Running, Target,
+    assert_no_failures, on_every_interpreter, pyprobe, run_pyprobe_within, script, spawn_pyprobe,
+    spawn_pyprobe_command, Finished, Interpreter, Running, Target,
 };
 use crate::record::{read_collapsed, samples_in, PARALLEL, RECORD_TIMEOUT};
 
@@ -228,4 +230,205 @@ fn check_endings(py: &Interpreter) -> Result<(), String> {
 #[test]
 fn record_stops_cleanly_on_sigint_sigterm_and_target_exit() {
     assert_no_failures(&on_every_interpreter(PARALLEL, check_endings));
+}
+
+/// How long a launched endless program may take to be ended: `-d 1`, attaching (seconds on a busy
+/// machine with a debug build), writing, and 1 s after SIGINT and after SIGTERM each.
+const ENDED_WITHIN: Duration = Duration::from_secs(30);
+
+/// The pid endless.py reported on its first line ("endless.py pid N"), forwarded by pyprobe.
+fn endless_pid(stdout: &str) -> Result<i32, String> {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("endless.py pid ")?.trim().parse().ok())
+        .ok_or_else(|| format!("endless.py did not say its pid; stdout: {stdout:?}"))
+}
+
+/// Why the launched endless.py (pid `pid`) is not gone after pyprobe exited: pyprobe reaps the
+/// program it started before it exits, so its pid must have no process, not even a zombie. (A
+/// pid reused since by another program does not count.)
+fn left_behind(pid: i32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let zombie = stat.rsplit(')').next()?.trim().starts_with('Z');
+    (zombie || String::from_utf8_lossy(&cmdline).contains("endless.py"))
+        .then(|| format!("the launched program is still there after pyprobe exited: {stat}"))
+}
+
+/// pyprobe succeeded, wrote samples of endless_work() at its real lines, and left no process.
+fn check_ended(what: &str, done: &Finished, out: &Path) -> Result<i32, String> {
+    if !done.status.success() {
+        return Err(format!(
+            "{what}: pyprobe exited with {:?}: {}",
+            done.status, done.stderr
+        ));
+    }
+    let pid = endless_pid(&done.stdout).map_err(|e| format!("{what}: {e}"))?;
+    if let Some(why) = left_behind(pid) {
+        return Err(format!("{what}: {why}"));
+    }
+    let stacks = read_collapsed(out).map_err(|e| format!("{what}: {e}; {}", done.stderr))?;
+    let file = script("endless.py").display().to_string();
+    let lines = [
+        line_of("endless.py", "LINE_WORK"),
+        line_of("endless.py", "LINE_SLEEP"),
+    ]
+    .map(|n| format!("endless_work ({file}:{n})"));
+    if !stacks
+        .iter()
+        .any(|s| s.frames.iter().any(|f| lines.contains(f)))
+    {
+        return Err(format!(
+            "{what}: no sample of endless_work at {lines:?}: {stacks:?}"
+        ));
+    }
+    Ok(pid)
+}
+
+/// `record -d 1 -- python endless.py [stubborn]`: at the end of the second the output is
+/// written, the program is ended (stubborn: it ignores SIGINT and SIGTERM, so by SIGKILL), and
+/// pyprobe says so and exits 0.
+fn check_duration_ends_program(py: &Interpreter, stubborn: bool) -> Result<(), String> {
+    let what = if stubborn { "stubborn" } else { "polite" };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("endless.txt");
+    let script_path = script("endless.py");
+    let mut args = vec![
+        "record",
+        "-d",
+        "1",
+        "--idle",
+        "-f",
+        "raw",
+        "-o",
+        out.to_str().unwrap(),
+        "--",
+        py.path.to_str().unwrap(),
+        script_path.to_str().unwrap(),
+    ];
+    if stubborn {
+        args.push("stubborn");
+    }
+    let done = run_pyprobe_within(&args, ENDED_WITHIN)?;
+    let pid = check_ended(what, &done, &out)?;
+    let said =
+        format!("pyprobe: stopped the program it started (pid {pid}) after the 1 s recording");
+    let line = done
+        .stderr
+        .lines()
+        .find(|l| l.starts_with(&said))
+        .ok_or_else(|| format!("{what}: stderr does not say {said:?}: {}", done.stderr))?;
+    let (signals, heard) = if stubborn {
+        ("with SIGKILL", "endless.py: ignored signal 15")
+    } else {
+        ("", "endless.py: KeyboardInterrupt")
+    };
+    if !line.contains(signals) || !done.stdout.contains(heard) {
+        return Err(format!(
+            "{what}: expected {signals:?} in {line:?} and {heard:?} from the program: {:?}",
+            done.stdout
+        ));
+    }
+    if stubborn && !done.stdout.contains("endless.py: ignored signal 2") {
+        return Err(format!(
+            "{what}: SIGINT was not sent first: {:?}",
+            done.stdout
+        ));
+    }
+    Ok(())
+}
+
+#[test]
+fn launch_ends_the_program_at_duration() {
+    assert_no_failures(&on_every_interpreter(PARALLEL, |py| {
+        check_duration_ends_program(py, false)
+    }));
+}
+
+#[test]
+fn launch_kills_a_program_that_ignores_sigint_and_sigterm() {
+    assert_no_failures(&on_every_interpreter(PARALLEL, |py| {
+        check_duration_ends_program(py, true)
+    }));
+}
+
+/// How a launch-mode recording without `--duration` is interrupted.
+#[derive(Debug, Clone, Copy)]
+enum Interrupt {
+    /// SIGINT to pyprobe only (`kill -INT`).
+    Sigint,
+    /// SIGTERM to pyprobe only.
+    Sigterm,
+    /// Ctrl-C in a terminal: SIGINT to pyprobe and the program together (its process group).
+    CtrlC,
+}
+
+/// Three launch-mode recordings of endless.py at once, each interrupted its way: each writes
+/// its output, ends the program (which hears SIGINT either way) and exits 0.
+fn check_interrupted_launch(py: &Interpreter) -> Result<(), String> {
+    let dir = tempfile::tempdir().unwrap();
+    let script_path = script("endless.py");
+    let runs: Vec<(Interrupt, PathBuf, Running)> =
+        [Interrupt::Sigint, Interrupt::Sigterm, Interrupt::CtrlC]
+            .into_iter()
+            .map(|how| {
+                let out = dir.path().join(format!("{how:?}.txt"));
+                let mut cmd = pyprobe();
+                cmd.args(["record", "--idle", "-f", "raw", "-o"])
+                    .arg(&out)
+                    .arg("--")
+                    .args([&py.path, &script_path]);
+                if let Interrupt::CtrlC = how {
+                    cmd.process_group(0);
+                }
+                (how, out, spawn_pyprobe_command(cmd))
+            })
+            .collect();
+    let deadline = Instant::now() + ENDED_WITHIN;
+    while !runs.iter().all(|(_, _, r)| r.thread_count() >= 2) {
+        if Instant::now() > deadline {
+            return Err("pyprobe did not start sampling".into());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Nothing marks "enough samples": let some accumulate.
+    let sampling_since = Instant::now();
+    while sampling_since.elapsed() < Duration::from_millis(500) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for (how, _, running) in &runs {
+        match how {
+            Interrupt::Sigint => running.signal(libc::SIGINT),
+            Interrupt::Sigterm => running.signal(libc::SIGTERM),
+            Interrupt::CtrlC => running.signal_group(libc::SIGINT),
+        }
+    }
+    for (how, out, running) in runs {
+        let what = format!("{how:?}");
+        let done = running.finish(ENDED_WITHIN)?;
+        let pid = check_ended(&what, &done, &out)?;
+        if !done.stdout.contains("endless.py: KeyboardInterrupt") {
+            return Err(format!(
+                "{what}: the program heard no SIGINT: {:?}",
+                done.stdout
+            ));
+        }
+        // With Ctrl-C the program may exit by itself before pyprobe comes to stop it.
+        let said = format!(
+            "pyprobe: stopped the program it started (pid {pid}) when the recording was \
+             interrupted"
+        );
+        if !matches!(how, Interrupt::CtrlC) && !done.stderr.contains(&said) {
+            return Err(format!(
+                "{what}: stderr does not say {said:?}: {}",
+                done.stderr
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn launch_ends_the_program_on_ctrl_c_and_sigterm() {
+    assert_no_failures(&on_every_interpreter(PARALLEL, check_interrupted_launch));
 }
