@@ -3,9 +3,12 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::fd::{FromRawFd, RawFd};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
+
+use super::protected::{check_follow, check_replace, user};
 
 /// Where the bytes of `-o PATH` go.
 #[derive(Debug, PartialEq, Eq)]
@@ -29,59 +32,77 @@ const MAX_LINKS: usize = 40;
 /// `-o -`: standard output, the Unix convention (a file named `-` is `./-`).
 pub const STDOUT_PATH: &str = "-";
 
-fn destination(path: &Path) -> Destination {
+/// Where `-o path` goes; an error where the kernel would refuse to go there (see
+/// [`super::protected`]).
+fn destination(path: &Path) -> anyhow::Result<Destination> {
     if path == Path::new(STDOUT_PATH) {
-        return Destination::Descriptor(1);
+        return Ok(Destination::Descriptor(1));
     }
-    if let Some(fd) = own_descriptor(path) {
-        return Destination::Descriptor(fd);
+    if let Some(fd) = own_descriptor(path)? {
+        return Ok(Destination::Descriptor(fd));
     }
     let is_link = fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
-    match fs::metadata(path) {
+    let found = match fs::metadata(path) {
+        // Opened by path: the kernel follows any link itself, with its own checks.
         Ok(m) if !m.is_file() && !m.is_dir() => Destination::Stream(path.into()),
-        // `canonicalize` also resolves /proc/self/fd/N to the file it names; it fails for a
-        // deleted file, which is then written through the link as a stream.
-        Ok(_) if is_link => match fs::canonicalize(path) {
-            Ok(target) => Destination::Replace(target),
-            Err(_) => Destination::Stream(path.into()),
+        // Only the final links are followed here; the kernel follows any in the directories
+        // on the way when the file is created and renamed. A link to a deleted file
+        // (/proc/PID/fd/N) leads nowhere and is written through as a stream.
+        Ok(_) if is_link => match final_target(path)? {
+            Some(target) if fs::metadata(&target).is_ok() => Destination::Replace(target),
+            _ => Destination::Stream(path.into()),
         },
         Ok(_) => Destination::Replace(path.into()),
+        // A dangling link: `>` would create the file it points to.
         Err(_) if is_link => {
-            missing_link_target(path).map_or(Destination::Stream(path.into()), Destination::Replace)
+            final_target(path)?.map_or(Destination::Stream(path.into()), Destination::Replace)
         }
         Err(_) => Destination::Replace(path.into()),
+    };
+    if let Destination::Replace(file) = &found {
+        check_replace(file)?;
     }
+    Ok(found)
 }
 
 /// The descriptor number `path` names, directly or through links (`/dev/stdout` →
 /// `/proc/self/fd/1`), if it names one of this process's own descriptors.
-fn own_descriptor(path: &Path) -> Option<RawFd> {
-    let mut path = path.to_path_buf();
+fn own_descriptor(asked: &Path) -> anyhow::Result<Option<RawFd>> {
+    let mut path = asked.to_path_buf();
     for _ in 0..MAX_LINKS {
-        let text = path.to_str()?;
+        let Some(text) = path.to_str() else {
+            return Ok(None);
+        };
         let number = ["/proc/self/fd/", "/proc/thread-self/fd/", "/dev/fd/"]
             .iter()
             .find_map(|prefix| text.strip_prefix(prefix));
         if let Some(number) = number {
-            return number.parse().ok();
+            return Ok(number.parse().ok());
         }
-        let target = fs::read_link(&path).ok()?;
+        let Ok(target) = fs::read_link(&path) else {
+            return Ok(None);
+        };
+        check_follow(&path, asked)?;
         path = parent_dir(&path).join(target);
     }
-    None
+    Ok(None)
 }
 
-/// The path a dangling link (chain) points to, where `>` would create the file.
-fn missing_link_target(path: &Path) -> Option<PathBuf> {
-    let mut path = path.to_path_buf();
+/// Where the chain of links at `path` ends (the file, or where `>` would create it), each link
+/// followed only where the kernel would follow it; `None` past [`MAX_LINKS`].
+fn final_target(asked: &Path) -> anyhow::Result<Option<PathBuf>> {
+    let mut path = asked.to_path_buf();
     for _ in 0..MAX_LINKS {
         if !fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
-            return Some(path);
+            return Ok(Some(path));
         }
-        let target = fs::read_link(&path).ok()?;
+        let Ok(target) = fs::read_link(&path) else {
+            return Ok(None);
+        };
+        check_follow(&path, asked)?;
         path = parent_dir(&path).join(target);
     }
-    None
+    Ok(None)
 }
 
 /// Write the output at `path`: a file atomically (see [`replace_file`]; through a symbolic
@@ -92,7 +113,7 @@ where
     P: AsRef<Path>,
     F: FnOnce(&mut dyn Write) -> anyhow::Result<()>,
 {
-    match destination(path.as_ref()) {
+    match destination(path.as_ref())? {
         Destination::Replace(file) => replace_file(&file, write),
         Destination::Stream(stream) => {
             refuse_block_device(&stream, path.as_ref())?;
@@ -109,7 +130,7 @@ where
 /// to a bad output path.
 pub fn check_writable<P: AsRef<Path>>(path: P) -> anyhow::Result<()> {
     let path = path.as_ref();
-    match destination(path) {
+    match destination(path)? {
         Destination::Replace(file) => check_replaceable(&file),
         Destination::Stream(stream) => {
             refuse_block_device(&stream, path)?;
@@ -198,22 +219,72 @@ fn write_through(
 }
 
 /// The directory a file at `path` lives in (`.` for a bare file name).
-fn parent_dir(path: &Path) -> &Path {
+pub(super) fn parent_dir(path: &Path) -> &Path {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     }
 }
 
-/// `.{name}.{tag}-{pid}` next to `path`.
-fn sibling_temp_path(path: &Path, tag: &str) -> anyhow::Result<PathBuf> {
+/// `.{name}.{tag}-{pid}` next to `path`, with `-{n}` after it from the second try on.
+fn sibling_temp_path(path: &Path, tag: &str, n: u32) -> anyhow::Result<PathBuf> {
     let Some(name) = path.file_name() else {
         bail!("output path {} does not name a file", path.display());
     };
     let mut temp_name = std::ffi::OsString::from(".");
     temp_name.push(name);
     temp_name.push(format!(".{tag}-{}", std::process::id()));
+    if n > 0 {
+        temp_name.push(format!("-{n}"));
+    }
     Ok(parent_dir(path).join(temp_name))
+}
+
+/// Create a new file beside `path` (see [`sibling_temp_path`]) with permission bits `mode`
+/// (less the umask). `O_EXCL`: never an existing file, nor a link planted under the name by
+/// another user of the directory; a name taken is skipped.
+fn create_sibling(path: &Path, tag: &str, mode: u32) -> anyhow::Result<(File, PathBuf)> {
+    let mut n = 0;
+    loop {
+        let temp = sibling_temp_path(path, tag, n)?;
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&temp)
+        {
+            Ok(file) => return Ok((file, temp)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < 100 => n += 1,
+            Err(e) => return Err(anyhow::Error::new(e).context(temp.display().to_string())),
+        }
+    }
+}
+
+/// Give the new `file` the permission bits, owner and group of `old`, the file it replaces:
+/// a profile written over a file keeps who may read it and whose it is (as root, it would
+/// otherwise become root's). Set-id and sticky bits are not copied: a profile is no program.
+/// Only root may give a file away: otherwise the file becomes ours, and we say so.
+fn keep_owner_and_mode(file: &File, old: &fs::Metadata, path: &Path) -> anyhow::Result<()> {
+    file.set_permissions(fs::Permissions::from_mode(old.mode() & 0o777))
+        .with_context(|| format!("setting the mode of {}", path.display()))?;
+    let new = file.metadata()?;
+    if (new.uid(), new.gid()) == (old.uid(), old.gid()) {
+        return Ok(());
+    }
+    if let Err(e) = std::os::unix::fs::fchown(file, Some(old.uid()), Some(old.gid())) {
+        // A member of the file's group may still keep the group.
+        let _ = std::os::unix::fs::fchown(file, None, Some(old.gid()));
+        if new.uid() == old.uid() {
+            return Ok(());
+        }
+        crate::say!(
+            "pyprobe: note: {} now belongs to {}, not {} ({e})",
+            path.display(),
+            user(new.uid()),
+            user(old.uid())
+        );
+    }
+    Ok(())
 }
 
 /// Removes the temporary file when dropped, unless disarmed (after a successful rename). Covers
@@ -239,13 +310,11 @@ fn replace_file(
     path: &Path,
     write: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let temp = sibling_temp_path(path, "tmp")?;
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&temp)
-        .with_context(|| format!("cannot create temporary file {}", temp.display()))?;
+    let old = fs::symlink_metadata(path).ok().filter(|m| m.is_file());
+    // Private while written when it replaces a file (its mode is copied before the rename);
+    // a new file gets the usual 0666 less the umask, as `>` would give it.
+    let mode = if old.is_some() { 0o600 } else { 0o666 };
+    let (file, temp) = create_sibling(path, "tmp", mode).context("cannot create temporary file")?;
     let mut guard = TempGuard {
         path: temp,
         armed: true,
@@ -257,6 +326,9 @@ fn replace_file(
         .into_inner()
         .map_err(|e| e.into_error())
         .with_context(|| format!("writing {}", guard.path.display()))?;
+    if let Some(old) = &old {
+        keep_owner_and_mode(&file, old, path)?;
+    }
     file.sync_all()
         .with_context(|| format!("syncing {}", guard.path.display()))?;
     drop(file);
@@ -309,15 +381,16 @@ fn check_replaceable(path: &Path) -> anyhow::Result<()> {
             path.display()
         );
     }
-    let probe = sibling_temp_path(path, "check")?;
     // One line for the user: the OS error goes in the message, not in a "caused by" chain.
-    if let Err(e) = OpenOptions::new().write(true).create_new(true).open(&probe) {
-        bail!(
-            "cannot write {}: directory {} is not writable ({e}); choose another --output",
+    let probe = match create_sibling(path, "check", 0o600) {
+        Ok((_, probe)) => probe,
+        Err(e) => bail!(
+            "cannot write {}: directory {} is not writable ({}); choose another --output",
             path.display(),
-            dir.display()
-        );
-    }
+            dir.display(),
+            e.root_cause()
+        ),
+    };
     fs::remove_file(&probe)
         .with_context(|| format!("cannot remove test file {}", probe.display()))?;
     Ok(())
@@ -476,7 +549,10 @@ mod tests {
         let link = dir.path().join("stdout");
         std::os::unix::fs::symlink(&fifo, &link).unwrap();
         for path in [&fifo, &link] {
-            assert_eq!(destination(path), Destination::Stream(path.clone()));
+            assert_eq!(
+                destination(path).unwrap(),
+                Destination::Stream(path.clone())
+            );
             check_writable(path).unwrap();
             let reader = {
                 let fifo = fifo.clone();
@@ -494,18 +570,18 @@ mod tests {
         assert_eq!(dir_entries(dir.path()), vec!["fifo", "stdout"]);
         // `-`, /dev/stdout and its like are our own descriptors; `./-` a file named `-`.
         assert_eq!(
-            destination(Path::new(STDOUT_PATH)),
+            destination(Path::new(STDOUT_PATH)).unwrap(),
             Destination::Descriptor(1)
         );
         assert_eq!(
-            destination(Path::new("/dev/fd/2")),
+            destination(Path::new("/dev/fd/2")).unwrap(),
             Destination::Descriptor(2)
         );
         let to_stdout = dir.path().join("out");
         std::os::unix::fs::symlink("/proc/self/fd/1", &to_stdout).unwrap();
-        assert_eq!(destination(&to_stdout), Destination::Descriptor(1));
+        assert_eq!(destination(&to_stdout).unwrap(), Destination::Descriptor(1));
         assert_eq!(
-            destination(Path::new("./-")),
+            destination(Path::new("./-")).unwrap(),
             Destination::Replace("./-".into())
         );
     }
@@ -526,6 +602,33 @@ mod tests {
         assert!(err.to_string().contains("block device"), "{err}");
         let err = write_file_atomic(&disk, |_| panic!("must not write")).unwrap_err();
         assert!(err.to_string().contains("block device"), "{err}");
+    }
+
+    /// A link planted under the temporary file's (predictable) name, as another user of /tmp
+    /// could: it is neither followed nor opened; the next free name is used.
+    #[test]
+    fn a_link_planted_at_the_temporary_name_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        fs::write(&victim, "keep").unwrap();
+        let path = dir.path().join("out.txt");
+        for tag in ["tmp", "check"] {
+            let planted = sibling_temp_path(&path, tag, 0).unwrap();
+            std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        }
+        check_writable(&path).unwrap();
+        write_file_atomic(&path, |w| Ok(w.write_all(b"profile")?)).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "profile");
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "keep");
+        let pid = std::process::id();
+        let mut expected = vec![
+            format!(".out.txt.check-{pid}"),
+            format!(".out.txt.tmp-{pid}"),
+            "out.txt".to_string(),
+            "victim".to_string(),
+        ];
+        expected.sort();
+        assert_eq!(dir_entries(dir.path()), expected);
     }
 
     /// Through a link to a file, or a dangling link, the target is written (atomically) and
@@ -549,7 +652,7 @@ mod tests {
         std::os::unix::fs::symlink("sub/../made.txt", &dangling).unwrap();
         fs::create_dir(dir.path().join("sub")).unwrap();
         assert_eq!(
-            destination(&dangling),
+            destination(&dangling).unwrap(),
             Destination::Replace(dir.path().join("sub/../made.txt"))
         );
         write_file_atomic(&dangling, |w| Ok(w.write_all(b"made")?)).unwrap();

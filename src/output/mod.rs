@@ -30,6 +30,7 @@ mod gecko;
 mod html;
 mod label;
 pub mod pprof;
+mod protected;
 mod speedscope;
 
 #[cfg(test)]

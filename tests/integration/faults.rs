@@ -484,3 +484,78 @@ fn target_in_another_mount_namespace() {
         "{text}"
     );
 }
+
+/// `fs.protected_symlinks` set for a test and restored on drop, even when the test fails. The
+/// setting is machine-wide: an exclusive `flock` on its file, held until the drop, serializes
+/// this with every other test that changes it (the unit tests of src/output/protected too).
+struct ProtectedSymlinks {
+    lock: std::fs::File,
+    saved: String,
+}
+
+impl ProtectedSymlinks {
+    const PATH: &'static str = "/proc/sys/fs/protected_symlinks";
+
+    fn set(value: u32) -> ProtectedSymlinks {
+        use std::os::fd::AsRawFd;
+        let lock = std::fs::File::open(Self::PATH).unwrap();
+        // SAFETY: flock on a descriptor we own; it blocks until no other holder is left.
+        assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
+        let saved = std::fs::read_to_string(Self::PATH).unwrap();
+        std::fs::write(Self::PATH, value.to_string()).unwrap();
+        ProtectedSymlinks { lock, saved }
+    }
+}
+
+impl Drop for ProtectedSymlinks {
+    fn drop(&mut self) {
+        let _ = std::fs::write(Self::PATH, self.saved.trim());
+        let _ = &self.lock; // released when closed, after the restore
+    }
+}
+
+/// As root, `-o` through another user's link in a sticky world-writable directory (/tmp) to a
+/// root-only file: refused before anything starts (exit 2, the link, its owner and why) where
+/// the kernel would refuse to follow it, and followed where it would.
+#[test]
+fn another_users_link_in_tmp_is_followed_only_where_the_kernel_would() {
+    let tmp = world_writable_tempdir();
+    let private = tempfile::tempdir().unwrap();
+    let secret = private.path().join("secret");
+    std::fs::write(&secret, "secret\n").unwrap();
+    set_mode(&secret, 0o600);
+    let link = tmp.path().join("profile.txt");
+    std::os::unix::fs::symlink(&secret, &link).unwrap();
+    std::os::unix::fs::lchown(&link, Some(65534), Some(65534)).unwrap();
+    let marker = private.path().join("started");
+    let program = format!("open({:?}, 'w').close()", marker.to_str().unwrap());
+    let python = interpreter("pyenv-3.11.7").path.to_str().unwrap();
+    let link_s = link.to_str().unwrap();
+    let args = [
+        "record", "-d", "1", "-f", "raw", "-o", link_s, "--", python, "-c", &program,
+    ];
+    {
+        let _on = ProtectedSymlinks::set(1);
+        let done = run_pyprobe_within(&args, QUICK).unwrap();
+        let line = one_clear_line("protected link", done.status, &done.stderr);
+        assert_eq!(done.status.code(), Some(2), "{line}");
+        for part in [
+            link_s,
+            "symbolic link owned by nobody (uid 65534)",
+            "fs.protected_symlinks = 1",
+        ] {
+            assert!(line.contains(part), "{part:?} not in {line:?}");
+        }
+        assert!(!marker.exists(), "the program was started anyway");
+        assert_eq!(std::fs::read_to_string(&secret).unwrap(), "secret\n");
+    }
+    let _off = ProtectedSymlinks::set(0);
+    let done = run_pyprobe_within(&args, QUICK).unwrap();
+    assert!(done.status.success(), "{}", done.stderr);
+    assert!(marker.exists());
+    assert_ne!(std::fs::read_to_string(&secret).unwrap(), "secret\n");
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+}
