@@ -6,6 +6,8 @@
  * (Py_BUILD_CORE unlocks the internal/ headers; no other define is needed by any version here)
  * and run; it prints one line per `Layout` field:
  *   <field>\t<value>\t<how the value was obtained>     or     <field>\tABSENT\t
+ * plus, on 3.13+, `#debug\t<section.field>\t<offset>` lines: where `_Py_DebugOffsets` (the
+ * layout the interpreter publishes) keeps each field pyprobe reads from it,
  * plus `#mirror\t<url>\t<what>` lines naming every private CPython struct that had to be
  * mirrored here because the version does not install the header that defines it.
  *
@@ -165,6 +167,9 @@ __attribute__((unused)) static void fail(const char *what)
 #define SIZE(field, type) put(#field, (long long)sizeof(type), "sizeof(" #type ")")
 #define CONST(field, expr) put(#field, (long long)(expr), #expr)
 #define NONE(field) absent(#field)
+/* `#debug\t<section.field>\t<offset in _Py_DebugOffsets>` (3.13+). */
+#define DBG(member)                                                                           \
+    printf("#debug\t%s\t%lld\n", #member, (long long)offsetof(_Py_DebugOffsets, member))
 
 __attribute__((unused)) static int lowest_bit(uint32_t word)
 {
@@ -515,6 +520,51 @@ int main(void)
     OFF(code_code_adaptive, PyCodeObject, co_code_adaptive);
 #else
     NONE(code_code_adaptive);
+#endif
+
+    /* --- _Py_DebugOffsets (3.13+): where the published copy of each field pyprobe reads is.
+     * The cookie, version and free_threaded lead every version's struct (pyprobe reads the
+     * version there before it knows which table applies); the rest moves between versions. */
+#if PY_VERSION_HEX >= 0x030D0000
+    if (offsetof(_Py_DebugOffsets, version) != 8 || offsetof(_Py_DebugOffsets, free_threaded) != 16) {
+        fail("_Py_DebugOffsets does not start with cookie, version, free_threaded");
+    }
+    DBG(runtime_state.interpreters_head);
+    DBG(interpreter_state.next);
+    DBG(interpreter_state.threads_head);
+    DBG(interpreter_state.imports_modules);
+    DBG(interpreter_state.ceval_gil);
+    DBG(interpreter_state.gil_runtime_state);
+    DBG(interpreter_state.gil_runtime_state_locked);
+    DBG(interpreter_state.gil_runtime_state_holder);
+    DBG(thread_state.size);
+    DBG(thread_state.next);
+    DBG(thread_state.interp);
+    DBG(thread_state.current_frame);
+    DBG(thread_state.thread_id);
+    DBG(thread_state.native_thread_id);
+    DBG(thread_state.datastack_chunk);
+    DBG(interpreter_frame.previous);
+    DBG(interpreter_frame.executable);
+    DBG(interpreter_frame.instr_ptr);
+    DBG(interpreter_frame.localsplus);
+    DBG(interpreter_frame.owner);
+    DBG(code_object.filename);
+    DBG(code_object.name);
+    DBG(code_object.qualname);
+    DBG(code_object.linetable);
+    DBG(code_object.firstlineno);
+    DBG(code_object.co_code_adaptive);
+    DBG(pyobject.ob_type);
+    DBG(type_object.tp_name);
+    DBG(type_object.tp_flags);
+    DBG(dict_object.ma_keys);
+    DBG(dict_object.ma_values);
+    DBG(bytes_object.ob_size);
+    DBG(bytes_object.ob_sval);
+    DBG(unicode_object.state);
+    DBG(unicode_object.length);
+    DBG(unicode_object.asciiobject_size);
 #endif
     return 0;
 }

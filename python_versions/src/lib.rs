@@ -30,6 +30,11 @@ pub struct Layout {
     pub version: (u8, u8),
     /// Full version of the headers the table was generated from, e.g. "3.11.7".
     pub source_version: &'static str,
+    /// 3.13+: where `_Py_DebugOffsets` (the layout the interpreter publishes at the start of
+    /// `_PyRuntime`) keeps each field pyprobe reads from it, as (`section.field` as in the C
+    /// struct, byte offset in the struct); empty before 3.13. Measured by the probe like every
+    /// other offset: the struct gains fields in the middle from version to version.
+    pub debug_offsets: &'static [(&'static str, i64)],
 
     // --- PyObject / PyVarObject / PyTypeObject / PyHeapTypeObject ---
     /// `PyObject.ob_type`.
@@ -212,6 +217,14 @@ impl Layout {
     /// True when `field` exists in this version.
     pub fn has(field: i64) -> bool {
         field != ABSENT
+    }
+
+    /// Where `_Py_DebugOffsets` keeps `name` (`section.field`), if this version publishes it.
+    pub fn debug_offset(&self, name: &str) -> Option<i64> {
+        self.debug_offsets
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|&(_, at)| at)
     }
 }
 

@@ -9,6 +9,7 @@ use crate::{Layout, ABSENT};
 pub(crate) const LAYOUT: Layout = Layout {
     version: (2, 7),
     source_version: "2.7.18",
+    debug_offsets: &[],
     // offsetof(PyObject, ob_type)
     ob_type: 8,
     // offsetof(PyVarObject, ob_size)

@@ -228,6 +228,19 @@ fn fields_exist_exactly_in_their_versions() {
         for (name, value, present) in expect {
             assert_eq!(has(value), present, "{v:?}.{name} = {value}");
         }
+        // `_Py_DebugOffsets` exists from 3.13; its leading cookie, version and free_threaded
+        // words are never listed (they are at fixed places).
+        assert_eq!(
+            !l.debug_offsets.is_empty(),
+            at_least(13),
+            "{v:?}.debug_offsets"
+        );
+        for &(name, at) in l.debug_offsets {
+            assert!(
+                at >= 24 && at % 8 == 0,
+                "{v:?}.debug_offsets {name} at {at}"
+            );
+        }
         // Fields every version has.
         for value in [
             l.dict_ma_used,
@@ -286,6 +299,13 @@ fn well_known_values() {
     assert_eq!(layout(3, 13).frame_owned_by_cstack, 3);
     assert_eq!(layout(3, 14).frame_owned_by_cstack, 4);
     assert_eq!(layout(3, 14).frame_owned_by_interpreter, 3);
+
+    // Where `_Py_DebugOffsets` keeps a field moves: 3.14 added `interpreter_state.threads_main`
+    // and more before `thread_state`.
+    let at = |minor: u8, name: &str| layout(3, minor).debug_offset(name);
+    assert_eq!(at(13, "runtime_state.interpreters_head"), Some(40));
+    assert_eq!(at(14, "runtime_state.interpreters_head"), Some(40));
+    assert_eq!(at(14, "thread_state.thread_id"), Some(216));
 
     // Tagged stack references only from 3.14 (default GIL build: Py_TAG_BITS == 3).
     for l in LAYOUTS {
