@@ -66,6 +66,7 @@ VERSIONS = [
     ((3, 12), pyenv("3.12.1", "python3.12")),
     ((3, 13), pyenv("3.13.0", "python3.13")),
     ((3, 14), debian("3.14")),
+    ((3, 15), debian("3.15")),
 ]
 
 CFLAGS = ["-std=gnu11", "-O0", "-w", "-DPy_BUILD_CORE"]

@@ -424,6 +424,11 @@ int main(void)
     NONE(cframe_current_frame);
     OFF(ts_current_frame, PyThreadState, current_frame);
 #endif
+#if PY_VERSION_HEX >= 0x030F0000
+    OFF(ts_base_frame, PyThreadState, base_frame);
+#else
+    NONE(ts_base_frame);
+#endif
     OFF(ts_datastack_chunk, PyThreadState, datastack_chunk);
     OFF(chunk_previous, _PyStackChunk, previous);
     OFF(chunk_size, _PyStackChunk, size);
@@ -434,6 +439,7 @@ int main(void)
     NONE(ts_cframe);
     NONE(cframe_current_frame);
     NONE(ts_current_frame);
+    NONE(ts_base_frame);
     NONE(ts_datastack_chunk);
     NONE(chunk_previous);
     NONE(chunk_size);
@@ -468,7 +474,9 @@ int main(void)
 #endif
     OFF(iframe_owner, _PyInterpreterFrame, owner);
     OFF(iframe_localsplus, _PyInterpreterFrame, localsplus);
-#if PY_VERSION_HEX >= 0x030C0000
+#if PY_VERSION_HEX >= 0x030C0000 && PY_VERSION_HEX < 0x030F0000
+    /* 3.15 dropped it: entry frames are FRAME_OWNED_BY_INTERPRETER. An enum member, so no
+     * #ifdef can ask whether the header has it. */
     CONST(frame_owned_by_cstack, FRAME_OWNED_BY_CSTACK);
 #else
     NONE(frame_owned_by_cstack);
@@ -541,6 +549,9 @@ int main(void)
     DBG(thread_state.next);
     DBG(thread_state.interp);
     DBG(thread_state.current_frame);
+#if PY_VERSION_HEX >= 0x030F0000
+    DBG(thread_state.base_frame);
+#endif
     DBG(thread_state.thread_id);
     DBG(thread_state.native_thread_id);
     DBG(thread_state.datastack_chunk);
@@ -558,6 +569,11 @@ int main(void)
     DBG(pyobject.ob_type);
     DBG(type_object.tp_name);
     DBG(type_object.tp_flags);
+#if PY_VERSION_HEX >= 0x030F0000
+    DBG(type_object.tp_basicsize);
+    DBG(type_object.tp_dictoffset);
+    DBG(heap_type_object.ht_cached_keys);
+#endif
     DBG(dict_object.ma_keys);
     DBG(dict_object.ma_values);
     DBG(bytes_object.ob_size);
@@ -565,6 +581,9 @@ int main(void)
     DBG(unicode_object.state);
     DBG(unicode_object.length);
     DBG(unicode_object.asciiobject_size);
+#if PY_VERSION_HEX >= 0x030F0000
+    DBG(unicode_object.compactunicodeobject_size);
+#endif
 #endif
     return 0;
 }

@@ -15,6 +15,7 @@ mod v3_11;
 mod v3_12;
 mod v3_13;
 mod v3_14;
+mod v3_15;
 mod v3_6;
 mod v3_7;
 mod v3_8;
@@ -155,6 +156,8 @@ pub struct Layout {
     pub cframe_current_frame: i64,
     /// `PyThreadState.current_frame` (3.13+).
     pub ts_current_frame: i64,
+    /// `PyThreadState.base_frame` (3.15+): the sentinel frame every complete chain ends at.
+    pub ts_base_frame: i64,
     /// `PyThreadState.datastack_chunk` (3.11+).
     pub ts_datastack_chunk: i64,
     /// `_PyStackChunk.previous` (3.11+).
@@ -189,9 +192,9 @@ pub struct Layout {
     pub iframe_owner: i64,
     /// `_PyInterpreterFrame.localsplus`.
     pub iframe_localsplus: i64,
-    /// Value of `FRAME_OWNED_BY_CSTACK` (3.12+): shim frames to skip.
+    /// Value of `FRAME_OWNED_BY_CSTACK` (3.12–3.14): shim frames to skip.
     pub frame_owned_by_cstack: i64,
-    /// Value of `FRAME_OWNED_BY_INTERPRETER` (3.14+): entry frames to skip.
+    /// Value of `FRAME_OWNED_BY_INTERPRETER` (3.14+): entry frames (and 3.15's base frame) to skip.
     pub frame_owned_by_interpreter: i64,
     /// Mask of the tag bits of a `_PyStackRef` (3.14+: `Py_TAG_BITS`); 0 where pointers are plain.
     pub stackref_tag_bits: i64,
@@ -240,6 +243,7 @@ pub static LAYOUTS: &[&Layout] = &[
     &v3_12::LAYOUT,
     &v3_13::LAYOUT,
     &v3_14::LAYOUT,
+    &v3_15::LAYOUT,
 ];
 
 /// The layout for a (major, minor) version, if supported.

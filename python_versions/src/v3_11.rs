@@ -108,6 +108,7 @@ pub(crate) const LAYOUT: Layout = Layout {
     // offsetof(_PyCFrame, current_frame)
     cframe_current_frame: 8,
     ts_current_frame: ABSENT,
+    ts_base_frame: ABSENT,
     // offsetof(PyThreadState, datastack_chunk)
     ts_datastack_chunk: 296,
     // offsetof(_PyStackChunk, previous)

@@ -146,6 +146,7 @@ pub(crate) const LAYOUT: Layout = Layout {
     cframe_current_frame: ABSENT,
     // offsetof(PyThreadState, current_frame)
     ts_current_frame: 72,
+    ts_base_frame: ABSENT,
     // offsetof(PyThreadState, datastack_chunk)
     ts_datastack_chunk: 232,
     // offsetof(_PyStackChunk, previous)

@@ -98,6 +98,7 @@ pub(crate) const LAYOUT: Layout = Layout {
     ts_cframe: ABSENT,
     cframe_current_frame: ABSENT,
     ts_current_frame: ABSENT,
+    ts_base_frame: ABSENT,
     ts_datastack_chunk: ABSENT,
     chunk_previous: ABSENT,
     chunk_size: ABSENT,

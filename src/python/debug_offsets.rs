@@ -7,6 +7,7 @@
 //!
 //! 3.13: https://github.com/python/cpython/blob/v3.13.0/Include/internal/pycore_runtime.h
 //! 3.14: https://github.com/python/cpython/blob/v3.14.0/Include/internal/pycore_debug_offsets.h
+//! 3.15: https://github.com/python/cpython/blob/v3.15.2/Include/internal/pycore_debug_offsets.h
 use python_versions::{layout_for, supported_versions, Layout};
 
 use super::version::Version;
@@ -17,7 +18,7 @@ use crate::process::{MemoryReader, ReadExt};
 pub(crate) const COOKIE: &[u8; 8] = b"xdebugpy";
 
 /// Bytes to read from `_PyRuntime` to cover every field we use (a test checks every table's
-/// positions fit; 3.14's last one, `unicode_object.asciiobject_size`, is at 640).
+/// positions fit; 3.15's last one, `unicode_object.compactunicodeobject_size`, is at 744).
 pub(crate) const READ_LEN: usize = 8 * 128;
 
 /// `version` and `free_threaded` follow the cookie in every version (the probe checks it): the
@@ -60,8 +61,9 @@ pub(crate) fn target_layout(
 }
 
 /// Each table field the target publishes, the `_Py_DebugOffsets` entry it is published as, and
-/// where it goes in `l`. Entries a version does not publish are skipped.
-fn published_fields(l: &mut Layout) -> [(&'static str, &'static str, &mut i64); 35] {
+/// where it goes in `l`. Entries a version does not publish are skipped (3.15 added the type,
+/// heap-type and compact-string sizes and the base frame).
+fn published_fields(l: &mut Layout) -> [(&'static str, &'static str, &mut i64); 40] {
     macro_rules! published {
         ($($field:ident = $name:literal,)*) => {
             [$((stringify!($field), $name, &mut l.$field)),*]
@@ -77,6 +79,7 @@ fn published_fields(l: &mut Layout) -> [(&'static str, &'static str, &mut i64); 
         ts_next = "thread_state.next",
         ts_interp = "thread_state.interp",
         ts_current_frame = "thread_state.current_frame",
+        ts_base_frame = "thread_state.base_frame",
         ts_thread_id = "thread_state.thread_id",
         ts_native_thread_id = "thread_state.native_thread_id",
         ts_datastack_chunk = "thread_state.datastack_chunk",
@@ -96,6 +99,9 @@ fn published_fields(l: &mut Layout) -> [(&'static str, &'static str, &mut i64); 
         ob_type = "pyobject.ob_type",
         tp_name = "type_object.tp_name",
         tp_flags = "type_object.tp_flags",
+        tp_basicsize = "type_object.tp_basicsize",
+        tp_dictoffset = "type_object.tp_dictoffset",
+        ht_cached_keys = "heap_type_object.ht_cached_keys",
         dict_ma_keys = "dict_object.ma_keys",
         dict_ma_values = "dict_object.ma_values",
         bytes_ob_size = "bytes_object.ob_size",
@@ -103,6 +109,7 @@ fn published_fields(l: &mut Layout) -> [(&'static str, &'static str, &mut i64); 
         unicode_state = "unicode_object.state",
         unicode_length = "unicode_object.length",
         unicode_ascii_size = "unicode_object.asciiobject_size",
+        unicode_compact_size = "unicode_object.compactunicodeobject_size",
     )
 }
 
@@ -218,16 +225,29 @@ mod tests {
         bytes
     }
 
-    /// Every version that publishes a layout: its positions fit the read, and every entry the
-    /// overlay asks for is in the table (a name misspelt in probe.c or here would otherwise be
-    /// skipped silently).
+    /// Every version that publishes a layout: its positions fit the read, and it lists exactly
+    /// the entries of the overlay that exist in it (a name misspelt in probe.c or here would
+    /// otherwise be skipped silently).
     #[test]
     fn every_published_table_is_read_whole() {
+        let new_in_315 = |name: &str| {
+            matches!(
+                name,
+                "thread_state.base_frame"
+                    | "type_object.tp_basicsize"
+                    | "type_object.tp_dictoffset"
+                    | "heap_type_object.ht_cached_keys"
+                    | "unicode_object.compactunicodeobject_size"
+            )
+        };
         let publishing: Vec<_> = LAYOUTS
             .iter()
             .filter(|l| !l.debug_offsets.is_empty())
             .collect();
-        assert!(publishing.iter().map(|l| l.version).eq([(3, 13), (3, 14)]));
+        assert!(publishing
+            .iter()
+            .map(|l| l.version)
+            .eq([(3, 13), (3, 14), (3, 15)]));
         for base in publishing {
             for &(name, at) in base.debug_offsets {
                 assert!(
@@ -237,9 +257,10 @@ mod tests {
             }
             let mut l = **base;
             for (_, name, _) in published_fields(&mut l) {
-                assert!(
+                assert_eq!(
                     base.debug_offset(name).is_some(),
-                    "{:?}: {name} not in the table",
+                    !new_in_315(name) || base.version >= (3, 15),
+                    "{:?}: {name}",
                     base.version
                 );
             }
