@@ -24,6 +24,7 @@ const FAMILIES: &[(&str, &str)] = &[
     ("3.12", "pyenv-3.12.1"),
     ("3.13", "debian-3.13"),
     ("3.14", "debian-3.14"),
+    ("3.15", "debian-3.15"),
 ];
 
 /// The scenes recorded per family: the two-thread `stack_shape.py` and the 100-frame stack.

@@ -44,7 +44,9 @@ pub fn run(config: &DumpConfig, out: &mut dyn Write) -> anyhow::Result<()> {
         threads,
     };
     if config.json {
-        serde_json::to_writer_pretty(&mut *out, &report)?;
+        // As the `io::Error` it wraps: `serde_json::Error` does not list it as its source, so a
+        // closed pipe would not be recognised (and would end as "error: Broken pipe").
+        serde_json::to_writer_pretty(&mut *out, &report).map_err(std::io::Error::from)?;
         writeln!(out)?;
     } else {
         write_text(&report, config.full_filenames, out)?;

@@ -6,6 +6,8 @@
  * (Py_BUILD_CORE unlocks the internal/ headers; no other define is needed by any version here)
  * and run; it prints one line per `Layout` field:
  *   <field>\t<value>\t<how the value was obtained>     or     <field>\tABSENT\t
+ * plus, on 3.13+, `#debug\t<section.field>\t<offset>` lines: where `_Py_DebugOffsets` (the
+ * layout the interpreter publishes) keeps each field pyprobe reads from it,
  * plus `#mirror\t<url>\t<what>` lines naming every private CPython struct that had to be
  * mirrored here because the version does not install the header that defines it.
  *
@@ -165,6 +167,9 @@ __attribute__((unused)) static void fail(const char *what)
 #define SIZE(field, type) put(#field, (long long)sizeof(type), "sizeof(" #type ")")
 #define CONST(field, expr) put(#field, (long long)(expr), #expr)
 #define NONE(field) absent(#field)
+/* `#debug\t<section.field>\t<offset in _Py_DebugOffsets>` (3.13+). */
+#define DBG(member)                                                                           \
+    printf("#debug\t%s\t%lld\n", #member, (long long)offsetof(_Py_DebugOffsets, member))
 
 __attribute__((unused)) static int lowest_bit(uint32_t word)
 {
@@ -419,6 +424,11 @@ int main(void)
     NONE(cframe_current_frame);
     OFF(ts_current_frame, PyThreadState, current_frame);
 #endif
+#if PY_VERSION_HEX >= 0x030F0000
+    OFF(ts_base_frame, PyThreadState, base_frame);
+#else
+    NONE(ts_base_frame);
+#endif
     OFF(ts_datastack_chunk, PyThreadState, datastack_chunk);
     OFF(chunk_previous, _PyStackChunk, previous);
     OFF(chunk_size, _PyStackChunk, size);
@@ -429,6 +439,7 @@ int main(void)
     NONE(ts_cframe);
     NONE(cframe_current_frame);
     NONE(ts_current_frame);
+    NONE(ts_base_frame);
     NONE(ts_datastack_chunk);
     NONE(chunk_previous);
     NONE(chunk_size);
@@ -463,7 +474,9 @@ int main(void)
 #endif
     OFF(iframe_owner, _PyInterpreterFrame, owner);
     OFF(iframe_localsplus, _PyInterpreterFrame, localsplus);
-#if PY_VERSION_HEX >= 0x030C0000
+#if PY_VERSION_HEX >= 0x030C0000 && PY_VERSION_HEX < 0x030F0000
+    /* 3.15 dropped it: entry frames are FRAME_OWNED_BY_INTERPRETER. An enum member, so no
+     * #ifdef can ask whether the header has it. */
     CONST(frame_owned_by_cstack, FRAME_OWNED_BY_CSTACK);
 #else
     NONE(frame_owned_by_cstack);
@@ -515,6 +528,62 @@ int main(void)
     OFF(code_code_adaptive, PyCodeObject, co_code_adaptive);
 #else
     NONE(code_code_adaptive);
+#endif
+
+    /* --- _Py_DebugOffsets (3.13+): where the published copy of each field pyprobe reads is.
+     * The cookie, version and free_threaded lead every version's struct (pyprobe reads the
+     * version there before it knows which table applies); the rest moves between versions. */
+#if PY_VERSION_HEX >= 0x030D0000
+    if (offsetof(_Py_DebugOffsets, version) != 8 || offsetof(_Py_DebugOffsets, free_threaded) != 16) {
+        fail("_Py_DebugOffsets does not start with cookie, version, free_threaded");
+    }
+    DBG(runtime_state.interpreters_head);
+    DBG(interpreter_state.next);
+    DBG(interpreter_state.threads_head);
+    DBG(interpreter_state.imports_modules);
+    DBG(interpreter_state.ceval_gil);
+    DBG(interpreter_state.gil_runtime_state);
+    DBG(interpreter_state.gil_runtime_state_locked);
+    DBG(interpreter_state.gil_runtime_state_holder);
+    DBG(thread_state.size);
+    DBG(thread_state.next);
+    DBG(thread_state.interp);
+    DBG(thread_state.current_frame);
+#if PY_VERSION_HEX >= 0x030F0000
+    DBG(thread_state.base_frame);
+#endif
+    DBG(thread_state.thread_id);
+    DBG(thread_state.native_thread_id);
+    DBG(thread_state.datastack_chunk);
+    DBG(interpreter_frame.previous);
+    DBG(interpreter_frame.executable);
+    DBG(interpreter_frame.instr_ptr);
+    DBG(interpreter_frame.localsplus);
+    DBG(interpreter_frame.owner);
+    DBG(code_object.filename);
+    DBG(code_object.name);
+    DBG(code_object.qualname);
+    DBG(code_object.linetable);
+    DBG(code_object.firstlineno);
+    DBG(code_object.co_code_adaptive);
+    DBG(pyobject.ob_type);
+    DBG(type_object.tp_name);
+    DBG(type_object.tp_flags);
+#if PY_VERSION_HEX >= 0x030F0000
+    DBG(type_object.tp_basicsize);
+    DBG(type_object.tp_dictoffset);
+    DBG(heap_type_object.ht_cached_keys);
+#endif
+    DBG(dict_object.ma_keys);
+    DBG(dict_object.ma_values);
+    DBG(bytes_object.ob_size);
+    DBG(bytes_object.ob_sval);
+    DBG(unicode_object.state);
+    DBG(unicode_object.length);
+    DBG(unicode_object.asciiobject_size);
+#if PY_VERSION_HEX >= 0x030F0000
+    DBG(unicode_object.compactunicodeobject_size);
+#endif
 #endif
     return 0;
 }

@@ -7,6 +7,7 @@ use crate::{Layout, ABSENT};
 pub(crate) const LAYOUT: Layout = Layout {
     version: (3, 11),
     source_version: "3.11.7",
+    debug_offsets: &[],
     // offsetof(PyObject, ob_type)
     ob_type: 8,
     // offsetof(PyVarObject, ob_size)
@@ -107,6 +108,7 @@ pub(crate) const LAYOUT: Layout = Layout {
     // offsetof(_PyCFrame, current_frame)
     cframe_current_frame: 8,
     ts_current_frame: ABSENT,
+    ts_base_frame: ABSENT,
     // offsetof(PyThreadState, datastack_chunk)
     ts_datastack_chunk: 296,
     // offsetof(_PyStackChunk, previous)

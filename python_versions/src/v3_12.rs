@@ -7,6 +7,7 @@ use crate::{Layout, ABSENT};
 pub(crate) const LAYOUT: Layout = Layout {
     version: (3, 12),
     source_version: "3.12.1",
+    debug_offsets: &[],
     // offsetof(PyObject, ob_type)
     ob_type: 8,
     // offsetof(PyVarObject, ob_size)
@@ -106,6 +107,7 @@ pub(crate) const LAYOUT: Layout = Layout {
     // offsetof(_PyCFrame, current_frame)
     cframe_current_frame: 0,
     ts_current_frame: ABSENT,
+    ts_base_frame: ABSENT,
     // offsetof(PyThreadState, datastack_chunk)
     ts_datastack_chunk: 232,
     // offsetof(_PyStackChunk, previous)

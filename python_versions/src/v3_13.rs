@@ -7,6 +7,45 @@ use crate::{Layout, ABSENT};
 pub(crate) const LAYOUT: Layout = Layout {
     version: (3, 13),
     source_version: "3.13.0",
+    // offsetof(_Py_DebugOffsets, <name>) for each name
+    debug_offsets: &[
+        ("runtime_state.interpreters_head", 40),
+        ("interpreter_state.next", 64),
+        ("interpreter_state.threads_head", 72),
+        ("interpreter_state.imports_modules", 88),
+        ("interpreter_state.ceval_gil", 112),
+        ("interpreter_state.gil_runtime_state", 120),
+        ("interpreter_state.gil_runtime_state_locked", 136),
+        ("interpreter_state.gil_runtime_state_holder", 144),
+        ("thread_state.size", 152),
+        ("thread_state.next", 168),
+        ("thread_state.interp", 176),
+        ("thread_state.current_frame", 184),
+        ("thread_state.thread_id", 192),
+        ("thread_state.native_thread_id", 200),
+        ("thread_state.datastack_chunk", 208),
+        ("interpreter_frame.previous", 232),
+        ("interpreter_frame.executable", 240),
+        ("interpreter_frame.instr_ptr", 248),
+        ("interpreter_frame.localsplus", 256),
+        ("interpreter_frame.owner", 264),
+        ("code_object.filename", 280),
+        ("code_object.name", 288),
+        ("code_object.qualname", 296),
+        ("code_object.linetable", 304),
+        ("code_object.firstlineno", 312),
+        ("code_object.co_code_adaptive", 344),
+        ("pyobject.ob_type", 360),
+        ("type_object.tp_name", 376),
+        ("type_object.tp_flags", 392),
+        ("dict_object.ma_keys", 456),
+        ("dict_object.ma_values", 464),
+        ("bytes_object.ob_size", 520),
+        ("bytes_object.ob_sval", 528),
+        ("unicode_object.state", 544),
+        ("unicode_object.length", 552),
+        ("unicode_object.asciiobject_size", 560),
+    ],
     // offsetof(PyObject, ob_type)
     ob_type: 8,
     // offsetof(PyVarObject, ob_size)
@@ -107,6 +146,7 @@ pub(crate) const LAYOUT: Layout = Layout {
     cframe_current_frame: ABSENT,
     // offsetof(PyThreadState, current_frame)
     ts_current_frame: 72,
+    ts_base_frame: ABSENT,
     // offsetof(PyThreadState, datastack_chunk)
     ts_datastack_chunk: 232,
     // offsetof(_PyStackChunk, previous)

@@ -7,6 +7,45 @@ use crate::{Layout, ABSENT};
 pub(crate) const LAYOUT: Layout = Layout {
     version: (3, 14),
     source_version: "3.14.10",
+    // offsetof(_Py_DebugOffsets, <name>) for each name
+    debug_offsets: &[
+        ("runtime_state.interpreters_head", 40),
+        ("interpreter_state.next", 64),
+        ("interpreter_state.threads_head", 72),
+        ("interpreter_state.imports_modules", 96),
+        ("interpreter_state.ceval_gil", 120),
+        ("interpreter_state.gil_runtime_state", 128),
+        ("interpreter_state.gil_runtime_state_locked", 144),
+        ("interpreter_state.gil_runtime_state_holder", 152),
+        ("thread_state.size", 176),
+        ("thread_state.next", 192),
+        ("thread_state.interp", 200),
+        ("thread_state.current_frame", 208),
+        ("thread_state.thread_id", 216),
+        ("thread_state.native_thread_id", 224),
+        ("thread_state.datastack_chunk", 232),
+        ("interpreter_frame.previous", 256),
+        ("interpreter_frame.executable", 264),
+        ("interpreter_frame.instr_ptr", 272),
+        ("interpreter_frame.localsplus", 280),
+        ("interpreter_frame.owner", 288),
+        ("code_object.filename", 320),
+        ("code_object.name", 328),
+        ("code_object.qualname", 336),
+        ("code_object.linetable", 344),
+        ("code_object.firstlineno", 352),
+        ("code_object.co_code_adaptive", 384),
+        ("pyobject.ob_type", 408),
+        ("type_object.tp_name", 424),
+        ("type_object.tp_flags", 440),
+        ("dict_object.ma_keys", 536),
+        ("dict_object.ma_values", 544),
+        ("bytes_object.ob_size", 600),
+        ("bytes_object.ob_sval", 608),
+        ("unicode_object.state", 624),
+        ("unicode_object.length", 632),
+        ("unicode_object.asciiobject_size", 640),
+    ],
     // offsetof(PyObject, ob_type)
     ob_type: 8,
     // offsetof(PyVarObject, ob_size)
@@ -107,6 +146,7 @@ pub(crate) const LAYOUT: Layout = Layout {
     cframe_current_frame: ABSENT,
     // offsetof(PyThreadState, current_frame)
     ts_current_frame: 72,
+    ts_base_frame: ABSENT,
     // offsetof(PyThreadState, datastack_chunk)
     ts_datastack_chunk: 232,
     // offsetof(_PyStackChunk, previous)

@@ -10,6 +10,7 @@ use crate::{Layout, ABSENT};
 pub(crate) const LAYOUT: Layout = Layout {
     version: (3, 6),
     source_version: "3.6.15",
+    debug_offsets: &[],
     // offsetof(PyObject, ob_type)
     ob_type: 8,
     // offsetof(PyVarObject, ob_size)
@@ -97,6 +98,7 @@ pub(crate) const LAYOUT: Layout = Layout {
     ts_cframe: ABSENT,
     cframe_current_frame: ABSENT,
     ts_current_frame: ABSENT,
+    ts_base_frame: ABSENT,
     ts_datastack_chunk: ABSENT,
     chunk_previous: ABSENT,
     chunk_size: ABSENT,

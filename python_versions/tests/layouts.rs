@@ -55,7 +55,7 @@ fn regenerates_identically() {
     if !out.status.success() {
         panic!(
             "`generate.py --check` failed ({}):\n{}\n{}\n\
-             If headers are missing: the Debian 3.13/3.14 builds install with \
+             If headers are missing: the Debian 3.13/3.14/3.15 builds install with \
              `tools/install-debian-pythons` (as root, from the repository root); the others are \
              pyenv shared builds (`pyenv install X.Y.Z`, versions listed in generate.py).\n\
              If the headers are there and the tables are stale: run \
@@ -122,10 +122,10 @@ fn every_table_is_registered() {
 fn registry_lookups() {
     assert_eq!(
         supported_versions(),
-        ["2.7", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "3.14"]
+        ["2.7", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "3.14", "3.15"]
     );
     assert!(layout_for(3, 5).is_none());
-    assert!(layout_for(3, 15).is_none());
+    assert!(layout_for(3, 16).is_none());
     for l in LAYOUTS {
         let prefix = format!("{}.{}.", l.version.0, l.version.1);
         assert!(
@@ -220,6 +220,7 @@ fn fields_exist_exactly_in_their_versions() {
                 at_least(11) && v.1 <= 12,
             ),
             ("ts_current_frame", l.ts_current_frame, at_least(13)),
+            ("ts_base_frame", l.ts_base_frame, at_least(15)),
             ("ts_datastack_chunk", l.ts_datastack_chunk, at_least(11)),
             ("chunk_data", l.chunk_data, at_least(11)),
             ("frame_size", l.frame_size, !at_least(11)),
@@ -232,7 +233,7 @@ fn fields_exist_exactly_in_their_versions() {
             (
                 "frame_owned_by_cstack",
                 l.frame_owned_by_cstack,
-                at_least(12),
+                at_least(12) && v.1 <= 14,
             ),
             (
                 "frame_owned_by_interpreter",
@@ -244,6 +245,19 @@ fn fields_exist_exactly_in_their_versions() {
         ];
         for (name, value, present) in expect {
             assert_eq!(has(value), present, "{v:?}.{name} = {value}");
+        }
+        // `_Py_DebugOffsets` exists from 3.13; its leading cookie, version and free_threaded
+        // words are never listed (they are at fixed places).
+        assert_eq!(
+            !l.debug_offsets.is_empty(),
+            at_least(13),
+            "{v:?}.debug_offsets"
+        );
+        for &(name, at) in l.debug_offsets {
+            assert!(
+                at >= 24 && at % 8 == 0,
+                "{v:?}.debug_offsets {name} at {at}"
+            );
         }
         // Fields every version has.
         for value in [
@@ -284,7 +298,10 @@ fn well_known_values() {
     let v312 = layout(3, 12);
     assert_eq!((v312.ts_thread_id, v312.ts_native_thread_id), (136, 144));
     assert_eq!(v312.cframe_current_frame, 0);
-    for (minor, owner, localsplus) in [(13, 70, 72), (14, 74, 80)] {
+    let v315 = layout(3, 15);
+    assert_eq!((v315.ts_thread_id, v315.ts_native_thread_id), (176, 184));
+    assert_eq!((v315.ts_base_frame, v315.ts_datastack_chunk), (80, 256));
+    for (minor, owner, localsplus) in [(13, 70, 72), (14, 74, 80), (15, 74, 80)] {
         let l = layout(3, minor);
         assert_eq!(l.ts_current_frame, 72, "3.{minor}");
         assert_eq!(
@@ -303,8 +320,22 @@ fn well_known_values() {
     assert_eq!(layout(3, 13).frame_owned_by_cstack, 3);
     assert_eq!(layout(3, 14).frame_owned_by_cstack, 4);
     assert_eq!(layout(3, 14).frame_owned_by_interpreter, 3);
+    // 3.15 removed FRAME_OWNED_BY_CSTACK: entry frames are owned by the interpreter.
+    assert_eq!(layout(3, 15).frame_owned_by_cstack, ABSENT);
+    assert_eq!(layout(3, 15).frame_owned_by_interpreter, 3);
 
-    // Tagged stack references only from 3.14 (default GIL build: Py_TAG_BITS == 3).
+    // Where `_Py_DebugOffsets` keeps a field moves: 3.15 put the base frame and the profiler's
+    // frame fields before `thread_state.thread_id`.
+    let at = |minor: u8, name: &str| layout(3, minor).debug_offset(name);
+    assert_eq!(at(13, "runtime_state.interpreters_head"), Some(40));
+    assert_eq!(at(15, "runtime_state.interpreters_head"), Some(40));
+    assert_eq!(at(14, "thread_state.thread_id"), Some(216));
+    assert_eq!(at(15, "thread_state.thread_id"), Some(240));
+    assert_eq!(at(15, "thread_state.base_frame"), Some(216));
+    assert_eq!(at(14, "thread_state.base_frame"), None);
+
+    // Tagged stack references only from 3.14 (default GIL build: Py_TAG_BITS == 3; 3.15 keeps
+    // it, adding Py_TAG_INVALID and a shift for small ints above the tag).
     for l in LAYOUTS {
         let expected = if l.version >= (3, 14) { 3 } else { 0 };
         assert_eq!(l.stackref_tag_bits, expected, "{:?}", l.version);
@@ -357,7 +388,7 @@ fn well_known_values() {
             (8, 32, 40)
         );
     }
-    for minor in 11..=14 {
+    for minor in 11..=15 {
         let l = layout(3, minor);
         assert_eq!(
             (

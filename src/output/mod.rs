@@ -168,7 +168,11 @@ pub(crate) fn write_json(
     what: &str,
 ) -> anyhow::Result<()> {
     let mut out = std::io::BufWriter::new(out);
-    serde_json::to_writer(&mut out, value).with_context(|| format!("writing {what}"))?;
+    // As the `io::Error` it wraps: `serde_json::Error` does not list it as its source, so a
+    // reader that closed the pipe (`-o - | head`) would not be recognised as one.
+    serde_json::to_writer(&mut out, value)
+        .map_err(std::io::Error::from)
+        .with_context(|| format!("writing {what}"))?;
     out.write_all(b"\n")?;
     out.flush()?;
     Ok(())
@@ -227,5 +231,24 @@ mod tests {
         let o = OutputOptions::default();
         assert!(!o.per_thread);
         assert!(o.show_line_numbers);
+    }
+
+    /// A reader gone mid-document (`-f speedscope -o - | head -c 10`): the error is recognised
+    /// as a closed pipe, which ends pyprobe quietly, even when it comes from inside the JSON
+    /// serializer (a document larger than the write buffer).
+    #[test]
+    fn json_into_a_closed_pipe_is_a_broken_pipe() {
+        struct ClosedPipe;
+        impl Write for ClosedPipe {
+            fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+                Err(std::io::ErrorKind::BrokenPipe.into())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let big: Vec<String> = (0..10_000).map(|i| format!("frame {i}")).collect();
+        let err = write_json(&mut ClosedPipe, &big, "a test document").unwrap_err();
+        assert!(crate::error::is_broken_pipe(&err), "{err:#}");
     }
 }

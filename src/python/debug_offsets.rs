@@ -1,8 +1,13 @@
 //! `_Py_DebugOffsets`: the layout a 3.13+ interpreter publishes at the start of `_PyRuntime`.
 //! Reading it from the target keeps pyprobe right on patch releases whose structs moved.
 //!
+//! Where each field sits inside `_Py_DebugOffsets` differs between versions (3.14 and 3.15 added
+//! fields in the middle of sections); the generated tables carry those positions
+//! (`Layout::debug_offsets`, measured by the probe), so nothing here depends on a version.
+//!
 //! 3.13: https://github.com/python/cpython/blob/v3.13.0/Include/internal/pycore_runtime.h
 //! 3.14: https://github.com/python/cpython/blob/v3.14.0/Include/internal/pycore_debug_offsets.h
+//! 3.15: https://github.com/python/cpython/blob/v3.15.2/Include/internal/pycore_debug_offsets.h
 use python_versions::{layout_for, supported_versions, Layout};
 
 use super::version::Version;
@@ -12,8 +17,14 @@ use crate::process::{MemoryReader, ReadExt};
 /// The cookie `_Py_DebugOffsets` starts with.
 pub(crate) const COOKIE: &[u8; 8] = b"xdebugpy";
 
-/// Bytes to read from `_PyRuntime` to cover every field we use (3.14's struct is the larger).
+/// Bytes to read from `_PyRuntime` to cover every field we use (a test checks every table's
+/// positions fit; 3.15's last one, `unicode_object.compactunicodeobject_size`, is at 744).
 pub(crate) const READ_LEN: usize = 8 * 128;
+
+/// `version` and `free_threaded` follow the cookie in every version (the probe checks it): the
+/// version has to be read before it is known which table's positions apply.
+const VERSION_AT: usize = 8;
+const FREE_THREADED_AT: usize = 16;
 
 /// Largest offset or size we accept from a published layout. The real values are a few KiB at
 /// most; anything larger means the bytes at `_PyRuntime` are not what we think (a corrupt read),
@@ -46,123 +57,60 @@ pub(crate) fn target_layout(
             supported: supported_versions().join(", ") + " (GIL builds)",
         });
     }
-    let layout = d.overlay(base);
-    d.check(&layout)?;
-    Ok((layout, d.drift(base)))
+    d.overlay(base)
 }
 
-/// The order of the `uint64_t` fields after the cookie, per minor version. Field names follow
-/// the C struct (`section.field`), so a reader can check them against the header.
-fn field_names(minor: u8) -> Vec<&'static str> {
-    let mut f = vec![
-        "version",
-        "free_threaded",
-        "runtime_state.size",
-        "runtime_state.finalizing",
-        "runtime_state.interpreters_head",
-        "interpreter_state.size",
-        "interpreter_state.id",
-        "interpreter_state.next",
-        "interpreter_state.threads_head",
-    ];
-    if minor >= 14 {
-        f.push("interpreter_state.threads_main");
+/// Each table field the target publishes, the `_Py_DebugOffsets` entry it is published as, and
+/// where it goes in `l`. Entries a version does not publish are skipped (3.15 added the type,
+/// heap-type and compact-string sizes and the base frame).
+fn published_fields(l: &mut Layout) -> [(&'static str, &'static str, &mut i64); 40] {
+    macro_rules! published {
+        ($($field:ident = $name:literal,)*) => {
+            [$((stringify!($field), $name, &mut l.$field)),*]
+        };
     }
-    f.extend([
-        "interpreter_state.gc",
-        "interpreter_state.imports_modules",
-        "interpreter_state.sysdict",
-        "interpreter_state.builtins",
-        "interpreter_state.ceval_gil",
-        "interpreter_state.gil_runtime_state",
-        "interpreter_state.gil_runtime_state_enabled",
-        "interpreter_state.gil_runtime_state_locked",
-        "interpreter_state.gil_runtime_state_holder",
-    ]);
-    if minor >= 14 {
-        f.extend([
-            "interpreter_state.code_object_generation",
-            "interpreter_state.tlbc_generation",
-        ]);
-    }
-    f.extend([
-        "thread_state.size",
-        "thread_state.prev",
-        "thread_state.next",
-        "thread_state.interp",
-        "thread_state.current_frame",
-        "thread_state.thread_id",
-        "thread_state.native_thread_id",
-        "thread_state.datastack_chunk",
-        "thread_state.status",
-        "interpreter_frame.size",
-        "interpreter_frame.previous",
-        "interpreter_frame.executable",
-        "interpreter_frame.instr_ptr",
-        "interpreter_frame.localsplus",
-        "interpreter_frame.owner",
-    ]);
-    if minor >= 14 {
-        f.extend([
-            "interpreter_frame.stackpointer",
-            "interpreter_frame.tlbc_index",
-        ]);
-    }
-    f.extend([
-        "code_object.size",
-        "code_object.filename",
-        "code_object.name",
-        "code_object.qualname",
-        "code_object.linetable",
-        "code_object.firstlineno",
-        "code_object.argcount",
-        "code_object.localsplusnames",
-        "code_object.localspluskinds",
-        "code_object.co_code_adaptive",
-    ]);
-    if minor >= 14 {
-        f.push("code_object.co_tlbc");
-    }
-    f.extend([
-        "pyobject.size",
-        "pyobject.ob_type",
-        "type_object.size",
-        "type_object.tp_name",
-        "type_object.tp_repr",
-        "type_object.tp_flags",
-        "tuple_object.size",
-        "tuple_object.ob_item",
-        "tuple_object.ob_size",
-        "list_object.size",
-        "list_object.ob_item",
-        "list_object.ob_size",
-    ]);
-    if minor >= 14 {
-        f.extend([
-            "set_object.size",
-            "set_object.used",
-            "set_object.table",
-            "set_object.mask",
-        ]);
-    }
-    f.extend([
-        "dict_object.size",
-        "dict_object.ma_keys",
-        "dict_object.ma_values",
-        "float_object.size",
-        "float_object.ob_fval",
-        "long_object.size",
-        "long_object.lv_tag",
-        "long_object.ob_digit",
-        "bytes_object.size",
-        "bytes_object.ob_size",
-        "bytes_object.ob_sval",
-        "unicode_object.size",
-        "unicode_object.state",
-        "unicode_object.length",
-        "unicode_object.asciiobject_size",
-    ]);
-    f
+    published!(
+        runtime_interpreters_head = "runtime_state.interpreters_head",
+        interp_next = "interpreter_state.next",
+        interp_threads_head = "interpreter_state.threads_head",
+        interp_modules = "interpreter_state.imports_modules",
+        interp_ceval_gil = "interpreter_state.ceval_gil",
+        ts_size = "thread_state.size",
+        ts_next = "thread_state.next",
+        ts_interp = "thread_state.interp",
+        ts_current_frame = "thread_state.current_frame",
+        ts_base_frame = "thread_state.base_frame",
+        ts_thread_id = "thread_state.thread_id",
+        ts_native_thread_id = "thread_state.native_thread_id",
+        ts_datastack_chunk = "thread_state.datastack_chunk",
+        iframe_previous = "interpreter_frame.previous",
+        iframe_code = "interpreter_frame.executable",
+        iframe_instr = "interpreter_frame.instr_ptr",
+        iframe_owner = "interpreter_frame.owner",
+        iframe_localsplus = "interpreter_frame.localsplus",
+        iframe_size = "interpreter_frame.localsplus",
+        code_filename = "code_object.filename",
+        code_name = "code_object.name",
+        code_qualname = "code_object.qualname",
+        code_linetable = "code_object.linetable",
+        code_firstlineno = "code_object.firstlineno",
+        code_code_adaptive = "code_object.co_code_adaptive",
+        code_size = "code_object.co_code_adaptive",
+        ob_type = "pyobject.ob_type",
+        tp_name = "type_object.tp_name",
+        tp_flags = "type_object.tp_flags",
+        tp_basicsize = "type_object.tp_basicsize",
+        tp_dictoffset = "type_object.tp_dictoffset",
+        ht_cached_keys = "heap_type_object.ht_cached_keys",
+        dict_ma_keys = "dict_object.ma_keys",
+        dict_ma_values = "dict_object.ma_values",
+        bytes_ob_size = "bytes_object.ob_size",
+        bytes_ob_sval = "bytes_object.ob_sval",
+        unicode_state = "unicode_object.state",
+        unicode_length = "unicode_object.length",
+        unicode_ascii_size = "unicode_object.asciiobject_size",
+        unicode_compact_size = "unicode_object.compactunicodeobject_size",
+    )
 }
 
 /// What the target published.
@@ -172,224 +120,218 @@ pub(crate) struct DebugOffsets {
     pub(crate) version: Version,
     /// A free-threaded (no-GIL) build.
     pub(crate) free_threaded: bool,
-    fields: Vec<(&'static str, u64)>,
+    /// The bytes read at `_PyRuntime`, cookie first.
+    bytes: Vec<u8>,
 }
 
 impl DebugOffsets {
     /// Parse the bytes at the start of `_PyRuntime`; `None` when the cookie is absent.
     pub(crate) fn parse(bytes: &[u8]) -> Result<Option<DebugOffsets>> {
-        if bytes.len() < 24 || &bytes[..8] != COOKIE {
+        if bytes.len() < FREE_THREADED_AT + 8 || &bytes[..8] != COOKIE {
             return Ok(None);
         }
-        let word = |i: usize| -> Option<u64> {
-            bytes
-                .get(8 + 8 * i..16 + 8 * i)
-                .map(|b| u64::from_le_bytes(b.try_into().expect("8")))
-        };
-        let version = word(0)
-            .and_then(Version::from_hex)
+        let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8"));
+        let version = Version::from_hex(word(VERSION_AT))
             .ok_or_else(|| Error::invalid("_Py_DebugOffsets has an implausible version"))?;
-        let names = field_names(version.minor);
-        let mut fields = Vec::with_capacity(names.len());
-        for (i, name) in names.into_iter().enumerate() {
-            let value = word(i).ok_or_else(|| Error::invalid("_Py_DebugOffsets read too short"))?;
-            fields.push((name, value));
-        }
         Ok(Some(DebugOffsets {
             version,
-            free_threaded: word(1) != Some(0),
-            fields,
+            free_threaded: word(FREE_THREADED_AT) != 0,
+            bytes: bytes.to_vec(),
         }))
     }
 
-    fn get(&self, name: &str) -> i64 {
-        self.fields
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|&(_, v)| v as i64)
-            .expect("field listed")
+    /// The value published for `name`, at the position `base` (the table of the target's
+    /// version) gives; `None` when that version does not publish it.
+    fn get(&self, base: &Layout, name: &str) -> Result<Option<i64>> {
+        let Some(at) = base.debug_offset(name) else {
+            return Ok(None);
+        };
+        let word = usize::try_from(at)
+            .ok()
+            .and_then(|at| self.bytes.get(at..at.checked_add(8)?))
+            .ok_or_else(|| Error::invalid("_Py_DebugOffsets read too short"))?;
+        Ok(Some(u64::from_le_bytes(word.try_into().expect("8")) as i64))
     }
 
     /// The generated table for this minor version, with every field the target publishes
-    /// replaced by the target's own value.
-    pub(crate) fn overlay(&self, base: &Layout) -> Layout {
-        let mut l = *base;
-        let g = |n| self.get(n);
-        l.runtime_interpreters_head = g("runtime_state.interpreters_head");
-        l.interp_next = g("interpreter_state.next");
-        l.interp_threads_head = g("interpreter_state.threads_head");
-        l.interp_modules = g("interpreter_state.imports_modules");
-        l.interp_ceval_gil = g("interpreter_state.ceval_gil");
-        // The published GIL offsets are relative to the interpreter; ours to the GIL struct.
-        let gil = g("interpreter_state.gil_runtime_state");
-        // Wrapping: garbage values must reach `check`, not overflow here.
-        l.gil_locked = g("interpreter_state.gil_runtime_state_locked").wrapping_sub(gil);
-        l.gil_last_holder = g("interpreter_state.gil_runtime_state_holder").wrapping_sub(gil);
-        l.ts_size = g("thread_state.size");
-        l.ts_next = g("thread_state.next");
-        l.ts_interp = g("thread_state.interp");
-        l.ts_current_frame = g("thread_state.current_frame");
-        l.ts_thread_id = g("thread_state.thread_id");
-        l.ts_native_thread_id = g("thread_state.native_thread_id");
-        l.ts_datastack_chunk = g("thread_state.datastack_chunk");
-        l.iframe_previous = g("interpreter_frame.previous");
-        l.iframe_code = g("interpreter_frame.executable");
-        l.iframe_instr = g("interpreter_frame.instr_ptr");
-        l.iframe_owner = g("interpreter_frame.owner");
-        l.iframe_localsplus = g("interpreter_frame.localsplus");
-        l.iframe_size = g("interpreter_frame.localsplus");
-        l.code_filename = g("code_object.filename");
-        l.code_name = g("code_object.name");
-        l.code_qualname = g("code_object.qualname");
-        l.code_linetable = g("code_object.linetable");
-        l.code_firstlineno = g("code_object.firstlineno");
-        l.code_code_adaptive = g("code_object.co_code_adaptive");
-        l.code_size = g("code_object.co_code_adaptive");
-        l.ob_type = g("pyobject.ob_type");
-        l.tp_name = g("type_object.tp_name");
-        l.tp_flags = g("type_object.tp_flags");
-        l.dict_ma_keys = g("dict_object.ma_keys");
-        l.dict_ma_values = g("dict_object.ma_values");
-        l.bytes_ob_size = g("bytes_object.ob_size");
-        l.bytes_ob_sval = g("bytes_object.ob_sval");
-        l.unicode_state = g("unicode_object.state");
-        l.unicode_length = g("unicode_object.length");
-        l.unicode_ascii_size = g("unicode_object.asciiobject_size");
-        l
-    }
-
-    /// Reject a published layout with offsets no real build has: negative (a GIL field before
-    /// the GIL struct) or huge. Catches garbage behind a valid cookie before it becomes reads of
+    /// replaced by the target's own value; and the fields where the two differ (layout drift).
+    ///
+    /// A published layout with offsets no real build has, negative (a GIL field before the GIL
+    /// struct) or huge, is refused: garbage behind a valid cookie must not become reads of
     /// gigabytes or address arithmetic that wraps.
-    fn check(&self, l: &Layout) -> Result<()> {
-        let fields = [
-            ("runtime_interpreters_head", l.runtime_interpreters_head),
-            ("interp_next", l.interp_next),
-            ("interp_threads_head", l.interp_threads_head),
-            ("interp_modules", l.interp_modules),
-            ("interp_ceval_gil", l.interp_ceval_gil),
-            ("gil_locked", l.gil_locked),
-            ("gil_last_holder", l.gil_last_holder),
-            ("ts_size", l.ts_size),
-            ("ts_next", l.ts_next),
-            ("ts_interp", l.ts_interp),
-            ("ts_current_frame", l.ts_current_frame),
-            ("ts_thread_id", l.ts_thread_id),
-            ("ts_native_thread_id", l.ts_native_thread_id),
-            ("ts_datastack_chunk", l.ts_datastack_chunk),
-            ("iframe_previous", l.iframe_previous),
-            ("iframe_code", l.iframe_code),
-            ("iframe_instr", l.iframe_instr),
-            ("iframe_owner", l.iframe_owner),
-            ("iframe_size", l.iframe_size),
-            ("code_filename", l.code_filename),
-            ("code_name", l.code_name),
-            ("code_qualname", l.code_qualname),
-            ("code_linetable", l.code_linetable),
-            ("code_firstlineno", l.code_firstlineno),
-            ("code_code_adaptive", l.code_code_adaptive),
-            ("ob_type", l.ob_type),
-            ("tp_name", l.tp_name),
-            ("tp_flags", l.tp_flags),
-            ("dict_ma_keys", l.dict_ma_keys),
-            ("dict_ma_values", l.dict_ma_values),
-            ("bytes_ob_size", l.bytes_ob_size),
-            ("bytes_ob_sval", l.bytes_ob_sval),
-            ("unicode_state", l.unicode_state),
-            ("unicode_length", l.unicode_length),
-            ("unicode_ascii_size", l.unicode_ascii_size),
-        ];
-        match fields.iter().find(|(_, v)| !(0..MAX_PUBLISHED).contains(v)) {
-            Some((name, v)) => Err(Error::invalid(format!(
-                "_Py_DebugOffsets publishes an implausible {name} ({v})"
-            ))),
-            None => Ok(()),
+    fn overlay(&self, base: &Layout) -> Result<(Layout, Vec<String>)> {
+        let mut layout = *base;
+        let mut drift = Vec::new();
+        let mut take = |field: &str, slot: &mut i64, value: i64| -> Result<()> {
+            if !(0..MAX_PUBLISHED).contains(&value) {
+                return Err(Error::invalid(format!(
+                    "_Py_DebugOffsets publishes an implausible {field} ({value})"
+                )));
+            }
+            if *slot != value {
+                drift.push(format!("{field}: table {} → target {value}", *slot));
+            }
+            *slot = value;
+            Ok(())
+        };
+        for (field, name, slot) in published_fields(&mut layout) {
+            if let Some(value) = self.get(base, name)? {
+                take(field, slot, value)?;
+            }
         }
-    }
-
-    /// Fields whose published value differs from the generated table (layout drift).
-    pub(crate) fn drift(&self, base: &Layout) -> Vec<String> {
-        let published = self.overlay(base);
-        let mut out = Vec::new();
-        macro_rules! cmp {
-            ($($f:ident),*) => {$(
-                if published.$f != base.$f {
-                    out.push(format!("{}: table {} → target {}", stringify!($f), base.$f, published.$f));
-                }
-            )*};
+        // The published GIL offsets are relative to the interpreter; ours to the GIL struct.
+        // Wrapping: garbage values must be refused by the range check, not overflow here.
+        if let (Some(gil), Some(locked), Some(holder)) = (
+            self.get(base, "interpreter_state.gil_runtime_state")?,
+            self.get(base, "interpreter_state.gil_runtime_state_locked")?,
+            self.get(base, "interpreter_state.gil_runtime_state_holder")?,
+        ) {
+            take(
+                "gil_locked",
+                &mut layout.gil_locked,
+                locked.wrapping_sub(gil),
+            )?;
+            take(
+                "gil_last_holder",
+                &mut layout.gil_last_holder,
+                holder.wrapping_sub(gil),
+            )?;
         }
-        cmp!(
-            runtime_interpreters_head,
-            interp_next,
-            interp_threads_head,
-            interp_modules,
-            interp_ceval_gil,
-            gil_locked,
-            gil_last_holder,
-            ts_size,
-            ts_next,
-            ts_interp,
-            ts_current_frame,
-            ts_thread_id,
-            ts_native_thread_id,
-            ts_datastack_chunk,
-            iframe_previous,
-            iframe_code,
-            iframe_instr,
-            iframe_owner,
-            iframe_size,
-            code_filename,
-            code_name,
-            code_qualname,
-            code_linetable,
-            code_firstlineno,
-            code_code_adaptive,
-            tp_name,
-            tp_flags,
-            dict_ma_keys,
-            dict_ma_values,
-            bytes_ob_size,
-            bytes_ob_sval,
-            unicode_state,
-            unicode_length,
-            unicode_ascii_size
-        );
-        out
+        Ok((layout, drift))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use python_versions::LAYOUTS;
 
     #[test]
     fn no_cookie_is_none() {
         assert!(DebugOffsets::parse(&[0u8; READ_LEN]).unwrap().is_none());
     }
 
-    #[test]
-    fn parses_fields_in_order() {
-        let mut bytes = COOKIE.to_vec();
-        let names = field_names(13);
-        for (i, _) in names.iter().enumerate() {
-            let v: u64 = if i == 0 {
-                0x030d00f0
-            } else if i == 1 {
-                0
-            } else {
-                1000 + i as u64
-            };
-            bytes.extend(v.to_le_bytes());
+    /// The bytes a target of `base`'s version would publish if every field held `value(name)`.
+    fn published(base: &Layout, free_threaded: u64, value: impl Fn(&str) -> u64) -> Vec<u8> {
+        let mut bytes = vec![0u8; READ_LEN];
+        bytes[..8].copy_from_slice(COOKIE);
+        let hex = (u64::from(base.version.0) << 24) | (u64::from(base.version.1) << 16) | 0xf0;
+        bytes[VERSION_AT..VERSION_AT + 8].copy_from_slice(&hex.to_le_bytes());
+        bytes[FREE_THREADED_AT..FREE_THREADED_AT + 8].copy_from_slice(&free_threaded.to_le_bytes());
+        for &(name, at) in base.debug_offsets {
+            let at = at as usize;
+            bytes[at..at + 8].copy_from_slice(&value(name).to_le_bytes());
         }
-        let d = DebugOffsets::parse(&bytes).unwrap().unwrap();
-        assert_eq!(d.version.to_string(), "3.13.0");
-        assert!(!d.free_threaded);
-        let idx = names
-            .iter()
-            .position(|n| *n == "thread_state.next")
-            .unwrap();
-        assert_eq!(d.get("thread_state.next"), 1000 + idx as i64);
-        assert!(field_names(13).len() * 8 + 8 <= READ_LEN);
-        assert!(field_names(14).len() * 8 + 8 <= READ_LEN);
+        bytes
+    }
+
+    /// Every version that publishes a layout: its positions fit the read, and it lists exactly
+    /// the entries of the overlay that exist in it (a name misspelt in probe.c or here would
+    /// otherwise be skipped silently).
+    #[test]
+    fn every_published_table_is_read_whole() {
+        let new_in_315 = |name: &str| {
+            matches!(
+                name,
+                "thread_state.base_frame"
+                    | "type_object.tp_basicsize"
+                    | "type_object.tp_dictoffset"
+                    | "heap_type_object.ht_cached_keys"
+                    | "unicode_object.compactunicodeobject_size"
+            )
+        };
+        for l in LAYOUTS {
+            assert_eq!(
+                !l.debug_offsets.is_empty(),
+                l.version >= (3, 13),
+                "{:?}",
+                l.version
+            );
+        }
+        for base in LAYOUTS.iter().filter(|l| !l.debug_offsets.is_empty()) {
+            for &(name, at) in base.debug_offsets {
+                assert!(
+                    at >= 24 && at % 8 == 0 && at as usize + 8 <= READ_LEN,
+                    "{name} {at}"
+                );
+            }
+            let mut l = **base;
+            for (_, name, _) in published_fields(&mut l) {
+                assert_eq!(
+                    base.debug_offset(name).is_some(),
+                    !new_in_315(name) || base.version >= (3, 15),
+                    "{:?}: {name}",
+                    base.version
+                );
+            }
+        }
+    }
+
+    /// What a target publishes is what the table says (the tables are generated from the same
+    /// headers), so the overlay changes nothing and reports no drift; a moved field is used and
+    /// reported.
+    #[test]
+    fn overlay_takes_the_published_values() {
+        for base in LAYOUTS.iter().filter(|l| !l.debug_offsets.is_empty()) {
+            let mut table = **base;
+            let fields = published_fields(&mut table);
+            let value_of = |name: &str| -> u64 {
+                let (_, _, slot) = fields.iter().find(|(_, n, _)| *n == name).expect("listed");
+                **slot as u64
+            };
+            // The GIL entries: the struct at 16 in the interpreter, its fields after it.
+            let bytes = published(base, 0, |name| match name {
+                "interpreter_state.gil_runtime_state" => 4000,
+                "interpreter_state.gil_runtime_state_locked" => 4000 + base.gil_locked as u64,
+                "interpreter_state.gil_runtime_state_holder" => 4000 + base.gil_last_holder as u64,
+                name => value_of(name),
+            });
+            let d = DebugOffsets::parse(&bytes).unwrap().unwrap();
+            assert_eq!(
+                d.version.to_string(),
+                format!("{}.{}.0", base.version.0, base.version.1)
+            );
+            assert!(!d.free_threaded);
+            let (layout, drift) = target_layout(d.version, Some(&d)).unwrap();
+            assert_eq!(layout, **base, "{:?}", base.version);
+            assert!(drift.is_empty(), "{drift:?}");
+
+            let bytes = published(base, 0, |name| match name {
+                "thread_state.next" => 8 + 64,
+                "interpreter_state.gil_runtime_state" => 4000,
+                "interpreter_state.gil_runtime_state_locked" => 4000 + base.gil_locked as u64,
+                "interpreter_state.gil_runtime_state_holder" => 4000 + base.gil_last_holder as u64,
+                name => value_of(name),
+            });
+            let d = DebugOffsets::parse(&bytes).unwrap().unwrap();
+            let (layout, drift) = target_layout(d.version, Some(&d)).unwrap();
+            assert_eq!(layout.ts_next, 72);
+            assert_eq!(
+                drift,
+                [format!("ts_next: table {} → target 72", base.ts_next)]
+            );
+        }
+    }
+
+    #[test]
+    fn free_threaded_and_garbage_are_refused() {
+        for base in LAYOUTS.iter().filter(|l| !l.debug_offsets.is_empty()) {
+            let d = DebugOffsets::parse(&published(base, 1, |_| 8))
+                .unwrap()
+                .unwrap();
+            let err = target_layout(d.version, Some(&d)).unwrap_err().to_string();
+            assert!(err.contains("free-threaded build"), "{err}");
+            // Every field huge: refused, never an overflow.
+            let d = DebugOffsets::parse(&published(base, 0, |_| u64::MAX / 3))
+                .unwrap()
+                .unwrap();
+            let err = target_layout(d.version, Some(&d)).unwrap_err().to_string();
+            assert!(err.contains("implausible"), "{err}");
+        }
+        // A read that ends before the fields the table places after it.
+        let base = LAYOUTS.last().unwrap();
+        let bytes = published(base, 0, |_| 8);
+        let d = DebugOffsets::parse(&bytes[..200]).unwrap().unwrap();
+        assert!(target_layout(d.version, Some(&d)).is_err());
     }
 }

@@ -302,7 +302,7 @@ fn line_tables_empty_give_the_first_line_or_none() {
 // The walker over random memory
 
 /// One fixture per frame-walk family (heap frames, data-stack chunks, 3.12 shims, 3.13
-/// `_Py_DebugOffsets`, 3.14 tagged pointers).
+/// `_Py_DebugOffsets`, 3.14 tagged pointers, 3.15 base frames).
 const FIXTURES: &[&str] = &[
     "pyenv-2.7.18",
     "pyenv-3.6.15",
@@ -311,6 +311,7 @@ const FIXTURES: &[&str] = &[
     "pyenv-3.12.1",
     "debian-3.13",
     "debian-3.14",
+    "debian-3.15",
 ];
 
 /// A fixture's interpreter, rebuilt from its clean image, and its OS thread view.
@@ -501,8 +502,18 @@ fn walker_mutated_fixtures() {
 #[test]
 fn published_debug_offsets_random() {
     within_time_limit("debug offsets", || {
+        // Every version that publishes a layout (3.13+), as `PY_VERSION_HEX`, and noise.
+        let publishing: Vec<(u8, u8)> = python_versions::LAYOUTS
+            .iter()
+            .filter(|l| !l.debug_offsets.is_empty())
+            .map(|l| l.version)
+            .collect();
+        let hexes: Vec<u64> = publishing
+            .iter()
+            .map(|&(major, minor)| (u64::from(major) << 24) | (u64::from(minor) << 16) | 0xf0)
+            .collect();
         let strategy = (
-            prop_oneof![Just(0x030d_00f0u64), Just(0x030e_00f0), any::<u64>()],
+            prop_oneof![proptest::sample::select(hexes), any::<u64>()],
             proptest::collection::vec(
                 prop_oneof![any::<u64>(), 0u64..2048, Just(u64::MAX)],
                 0..debug_offsets::READ_LEN / 8,
@@ -519,9 +530,9 @@ fn published_debug_offsets_random() {
                 if let Ok(Some(d)) = debug_offsets::read(&snap, runtime) {
                     let _ = debug_offsets::target_layout(d.version, Some(&d));
                 }
-                for v in ["3.13.0", "3.14.0"] {
+                for &(major, minor) in &publishing {
                     let rec = InterpreterRecord {
-                        version: v.into(),
+                        version: format!("{major}.{minor}.0"),
                         interp_addr: runtime + 0x1000,
                         runtime_addr: Some(runtime),
                         tstate_current_addr: None,

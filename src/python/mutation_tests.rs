@@ -11,8 +11,9 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use super::{Interpreter, InterpreterRecord, OsThreads, Walker};
+use crate::error::Error;
 use crate::error::Result;
-use crate::process::{MemoryReader, SnapshotReader};
+use crate::process::{MemoryReader, ReadExt, SnapshotReader};
 
 /// One fixture per frame-walk family, plus the deep stacks (long frame chains).
 const FIXTURES: &[&str] = &[
@@ -24,6 +25,7 @@ const FIXTURES: &[&str] = &[
     "pyenv-3.12.1",
     "debian-3.13",
     "debian-3.14",
+    "debian-3.15",
     "deep_100/pyenv-3.9.18",
     "deep_100/pyenv-3.11.7",
 ];
@@ -265,5 +267,41 @@ fn corrupted_snapshots_never_panic_or_hang() {
         "{} corrupted walks panicked:\n{}",
         panics.len(),
         panics.join("\n")
+    );
+}
+
+/// 3.15: a chain that ends at an entry frame but not at the thread's base frame was cut (its
+/// bottom entry frame's `previous` read stale). The entry-frame rule of 3.12–3.14 cannot see
+/// it; the base frame can.
+#[test]
+fn a_chain_cut_above_the_base_frame_is_refused() {
+    let fx = Fixture::load("debian-3.15");
+    let interp = Interpreter::from_record(&fx.record, &fx.snap).expect("rebuilds");
+    let l = interp.layout;
+    Walker::new(&fx.snap, interp.clone())
+        .sample(&fx.os)
+        .expect("clean fixture walks");
+    let r = &fx.snap;
+    let tstate = r
+        .read_u64(interp.interp_addr + l.interp_threads_head as u64)
+        .unwrap();
+    let base = r.read_u64(tstate + l.ts_base_frame as u64).unwrap();
+    let mut frame = r.read_u64(tstate + l.ts_current_frame as u64).unwrap();
+    let previous = |f: u64| r.read_u64(f + l.iframe_previous as u64).unwrap();
+    while previous(frame) != base {
+        frame = previous(frame);
+    }
+    let owner = r.get(frame + l.iframe_owner as u64, 1).unwrap()[0];
+    assert_eq!(
+        i64::from(owner),
+        l.frame_owned_by_interpreter,
+        "an entry frame"
+    );
+    let mut cut = fx.snap.clone();
+    cut.insert(frame + l.iframe_previous as u64, &0u64.to_le_bytes());
+    let err = Walker::new(&cut, interp).sample(&fx.os).unwrap_err();
+    assert!(
+        matches!(&err, Error::Invalid(m) if m.contains("base frame")),
+        "{err}"
     );
 }

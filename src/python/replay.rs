@@ -16,9 +16,6 @@ use super::Interpreter;
 use crate::error::{Error, Result};
 use crate::process::MemoryReader;
 
-/// The first minor version that publishes `_Py_DebugOffsets` at the start of `_PyRuntime`.
-const DEBUG_OFFSETS_SINCE: (u8, u8) = (3, 13);
-
 /// What [`Interpreter::from_record`] needs to rebuild an [`Interpreter`] offline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InterpreterRecord {
@@ -51,7 +48,9 @@ impl Interpreter {
     ) -> Result<Interpreter> {
         let version = Version::parse_prefix(&rec.version)
             .ok_or_else(|| Error::invalid(format!("bad version {:?} in record", rec.version)))?;
-        let publishes = (version.major, version.minor) >= DEBUG_OFFSETS_SINCE;
+        // Versions that publish `_Py_DebugOffsets` (3.13+) have its positions in their table.
+        let publishes = python_versions::layout_for(version.major, version.minor)
+            .is_some_and(|l| !l.debug_offsets.is_empty());
         let debug = match rec.runtime_addr {
             Some(rt) if publishes => {
                 let d = debug_offsets::read(reader, rt)?.ok_or_else(|| {

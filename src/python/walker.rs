@@ -293,7 +293,12 @@ impl<R: MemoryReader> Walker<R> {
             self.heap_frames(l, top)?
         } else {
             let chunk = u64_at(&ts, l.ts_datastack_chunk)?;
-            self.interpreter_frames(l, top, chunk)?
+            let base = if Layout::has(l.ts_base_frame) {
+                u64_at(&ts, l.ts_base_frame)?
+            } else {
+                0
+            };
+            self.interpreter_frames(l, top, chunk, base)?
         };
         // Read the top again: if it moved while the frames were copied, the copy may mix two
         // moments (a caller past a call whose callee is still listed).
@@ -360,17 +365,19 @@ impl<R: MemoryReader> Walker<R> {
     }
 
     /// 3.11+: `_PyInterpreterFrame`s, mostly inside the thread's data-stack chunks, which are read
-    /// whole; frames elsewhere (generators, coroutines) are read through windows.
+    /// whole; frames elsewhere (generators, coroutines) are read through windows. `base` is the
+    /// thread's base frame (3.15+; else 0).
     /// https://github.com/python/cpython/blob/v3.13.0/Include/internal/pycore_frame.h
     fn interpreter_frames(
         &mut self,
         l: &Layout,
         mut frame: u64,
         chunk: u64,
+        base: u64,
     ) -> Result<(Vec<RawFrame>, bool)> {
         let mut regions = Regions::new(std::mem::take(&mut self.pool), chunk);
         let mut out = self.spare_frames.pop().unwrap_or_default();
-        let result = self.walk_interpreter_frames(l, &mut frame, &mut regions, &mut out);
+        let result = self.walk_interpreter_frames(l, &mut frame, base, &mut regions, &mut out);
         self.pool = regions.into_pool();
         result.map(|truncated| (out, truncated))
     }
@@ -379,6 +386,7 @@ impl<R: MemoryReader> Walker<R> {
         &self,
         l: &Layout,
         frame: &mut u64,
+        base: u64,
         regions: &mut Regions,
         out: &mut Vec<RawFrame>,
     ) -> Result<bool> {
@@ -387,13 +395,23 @@ impl<R: MemoryReader> Walker<R> {
         let tag_mask = !(l.stackref_tag_bits.max(0) as u64);
         let mut steps = 0;
         // 3.12+: every evaluation loop pushes an entry frame (owned by the C stack, or by the
-        // interpreter on 3.14) before the frames it runs, so a whole chain ends at one. A chain
+        // interpreter from 3.14) before the frames it runs, so a whole chain ends at one. A chain
         // that ends elsewhere was cut: read while an entry frame, a local of
         // `_PyEval_EvalFrameDefault` on the C stack, was being set up (its `previous` still
         // stale), which happens even with the target stopped. Such a stack is not emitted.
-        let has_entry_frames = Layout::has(l.frame_owned_by_cstack);
+        // 3.15 says it outright: a thread's chain ends at the base frame embedded in its thread
+        // state (`_PyThreadStateImpl.base_frame`, "used by profiling/sampling to detect
+        // incomplete stack traces"), which holds no code and is not read.
+        // https://github.com/python/cpython/blob/v3.15.2/Include/internal/pycore_tstate.h
+        let has_entry_frames =
+            Layout::has(l.frame_owned_by_cstack) || Layout::has(l.frame_owned_by_interpreter);
         let mut last_was_entry = true;
+        let mut reached_base = false;
         while *frame != 0 {
+            if *frame == base {
+                reached_base = true;
+                break;
+            }
             steps += 1;
             if steps > MAX_FRAMES {
                 return Ok(true);
@@ -429,6 +447,11 @@ impl<R: MemoryReader> Walker<R> {
                 });
             }
             *frame = previous;
+        }
+        if base != 0 && steps > 0 && !reached_base {
+            return Err(Error::invalid(
+                "torn stack: the frame chain does not end at the thread's base frame",
+            ));
         }
         if has_entry_frames && !last_was_entry {
             return Err(Error::invalid(

@@ -76,28 +76,32 @@ fn dump_json_shows_known_stack_on_every_interpreter() {
     assert!(failures.is_empty(), "failures:\n{}", failures.join("\n"));
 }
 
-/// `pyprobe dump | head -1`: the reader closes the pipe early; pyprobe ends quietly with
-/// success (as `cat` does), not with "error: Broken pipe", and leaves the target running.
+/// `pyprobe dump | head -1` (and `dump --json | head -1`): the reader closes the pipe early;
+/// pyprobe ends quietly with success (as `cat` does), not with "error: Broken pipe", and leaves
+/// the target running.
 #[test]
 fn dump_into_a_closed_pipe_ends_quietly() {
     let py = &interpreters()[0];
     let (target, _) = Target::spawn(&py.path, "stack_shape.py", &[]);
-    // A pipe whose reading end is closed before pyprobe starts: its first write fails.
-    let (reader, writer) = std::io::pipe().unwrap();
-    drop(reader);
-    let out = crate::harness::pyprobe()
-        .args(["dump", "--pid", &target.pid().to_string()])
-        .stdout(writer)
-        .stderr(std::process::Stdio::piped())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "{}: {:?} {stderr}",
-        py.label,
-        out.status
-    );
-    assert!(stderr.is_empty(), "{}: {stderr}", py.label);
-    assert!(!matches!(target.state(), 'T' | 't'), "target left stopped");
+    for extra in [None, Some("--json")] {
+        // A pipe whose reading end is closed before pyprobe starts: its first write fails.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = crate::harness::pyprobe()
+            .args(["dump", "--pid", &target.pid().to_string()])
+            .args(extra)
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "{} {extra:?}: {:?} {stderr}",
+            py.label,
+            out.status
+        );
+        assert!(stderr.is_empty(), "{} {extra:?}: {stderr}", py.label);
+        assert!(!matches!(target.state(), 'T' | 't'), "target left stopped");
+    }
 }

@@ -46,7 +46,7 @@ pub fn interpreters() -> &'static [Interpreter] {
             path: "/usr/bin/python3.11".into(),
             version: (3, 11),
         });
-        for (minor, line) in [(14u8, 0usize), (13, 1)] {
+        for (minor, line) in [(14u8, 0usize), (13, 1), (15, 2)] {
             let path = debian_pythons().get(line).cloned().unwrap_or_default();
             out.push(Interpreter {
                 label: format!("debian-3.{minor}"),

@@ -5,7 +5,9 @@
 //! taken with, and the stacks it produced. Replaying needs no process and no Python.
 //!
 //! `PYPROBE_BLESS=1 cargo test --test integration snapshots` records them again (every
-//! interpreter of [`interpreters`] must be installed); without it the fixtures are only read.
+//! interpreter of [`interpreters`] must be installed); `PYPROBE_BLESS=debian-3.15` (labels,
+//! comma-separated) records only those, so adding a version leaves the other fixtures as they
+//! are. Without it the fixtures are only read.
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
@@ -49,6 +51,7 @@ const DEEP: Scene = Scene {
         "pyenv-3.12.1",
         "debian-3.13",
         "debian-3.14",
+        "debian-3.15",
     ]),
 };
 
@@ -187,16 +190,30 @@ fn record(scene: &Scene, py: &Python) -> SnapshotReader {
     );
 }
 
-/// With `PYPROBE_BLESS` set, record every fixture (once per test run).
+/// With `PYPROBE_BLESS` set, record every fixture, or only those of the labels it lists
+/// (once per test run).
 fn bless_if_asked() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        if std::env::var_os(BLESS).is_none() {
+        let Some(asked) = std::env::var_os(BLESS) else {
             return;
+        };
+        let asked = asked.to_string_lossy().into_owned();
+        let only: Option<BTreeSet<&str>> = (asked != "1").then(|| asked.split(',').collect());
+        if let Some(only) = &only {
+            let known: BTreeSet<&str> = interpreters().iter().map(|p| p.label.as_str()).collect();
+            let unknown: Vec<_> = only.difference(&known).collect();
+            assert!(
+                unknown.is_empty(),
+                "{BLESS}={asked}: not interpreter labels: {unknown:?} (use 1 for all)"
+            );
         }
         for scene in SCENES {
             std::fs::create_dir_all(scene.dir()).unwrap();
             for label in scene.labels() {
+                if only.as_ref().is_some_and(|o| !o.contains(label.as_str())) {
+                    continue;
+                }
                 let py = interpreters()
                     .iter()
                     .find(|p| p.label == label)
