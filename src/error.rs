@@ -94,18 +94,32 @@ impl Error {
             Error::PermissionDenied { .. } => "permission denied".into(),
             Error::NotPython { .. } => "not Python".into(),
             Error::UnsupportedVersion { .. } => "unsupported version".into(),
-            Error::Read { source, .. } => format!("read failed ({})", source.kind()),
+            Error::Read { source, .. } => read_failure_kind(source),
             Error::Invalid(msg) => {
-                // Keep the words, drop numbers and addresses.
+                // The whole message, less numbers and addresses, so equal kinds group.
                 let words: Vec<&str> = msg
                     .split_whitespace()
                     .filter(|w| !w.chars().next().is_some_and(|c| c.is_ascii_digit()))
-                    .take(6)
                     .collect();
                 format!("inconsistent memory ({})", words.join(" "))
             }
             Error::Binary { .. } => "unreadable binary".into(),
             Error::Io { context, .. } => format!("I/O ({context})"),
+        }
+    }
+}
+
+/// A failed read of target memory, named by what the OS said.
+fn read_failure_kind(source: &std::io::Error) -> String {
+    match source.raw_os_error() {
+        Some(libc::EFAULT) | Some(libc::EIO) => "read of memory the target does not map".into(),
+        Some(libc::ESRCH) => "target gone during the read".into(),
+        Some(libc::EPERM) | Some(libc::EACCES) => "read refused by the OS".into(),
+        Some(libc::ENOMEM) => "read failed: out of memory".into(),
+        _ => {
+            let text = source.to_string();
+            let text = text.split(" (os error").next().unwrap_or_default();
+            format!("read failed ({text})")
         }
     }
 }
@@ -118,6 +132,38 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
             .downcast_ref::<std::io::Error>()
             .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
     })
+}
+
+#[cfg(test)]
+mod kind_tests {
+    use super::Error;
+
+    #[test]
+    fn every_kind_has_a_full_readable_name() {
+        let read = |errno| Error::Read {
+            addr: 0x7f00_dead_0000,
+            len: 8,
+            source: std::io::Error::from_raw_os_error(errno),
+        };
+        assert_eq!(
+            read(libc::EFAULT).kind(),
+            "read of memory the target does not map"
+        );
+        assert_eq!(read(libc::ESRCH).kind(), "target gone during the read");
+        assert_eq!(read(libc::EPERM).kind(), "read refused by the OS");
+        assert_eq!(read(libc::EINVAL).kind(), "read failed (Invalid argument)");
+        let long = Error::invalid(
+            "torn stack: the frame chain does not end at an entry frame 0x7f00 after 12 frames",
+        );
+        assert_eq!(
+            long.kind(),
+            "inconsistent memory (torn stack: the frame chain does not end at an entry frame \
+             after frames)"
+        );
+        for e in [read(libc::EFAULT), read(libc::EINVAL), long] {
+            assert!(!e.kind().contains("uncategorized"), "{}", e.kind());
+        }
+    }
 }
 
 #[cfg(test)]

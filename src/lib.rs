@@ -20,6 +20,7 @@ pub mod process;
 pub mod profile;
 pub mod python;
 pub mod record;
+pub mod rng;
 pub mod sampler;
 pub mod session;
 pub mod stack;

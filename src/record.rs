@@ -74,6 +74,9 @@ pub struct RecordOutcome {
     pub errors: u64,
     /// Failed ticks by kind, most frequent first.
     pub error_kinds: Vec<(String, u64)>,
+    /// Samples of the non-blocking mode read with the target paused, because its stacks moved
+    /// faster than they could be copied (see [`crate::session::Session::paused_samples`]).
+    pub paused_samples: u64,
     /// Wall time sampled.
     pub elapsed: Duration,
     /// Why sampling stopped.
@@ -128,6 +131,12 @@ impl RecordOutcome {
                 .map(|(k, n)| format!("{n} {k}"))
                 .collect();
             line += &format!("; errors: {}", kinds.join(", "));
+        }
+        if self.paused_samples > 0 {
+            line += &format!(
+                "; {} read paused (stacks changing faster than a read: call-heavy code)",
+                self.paused_samples
+            );
         }
         if self.clock.missed > 0 {
             line += &format!(
@@ -286,7 +295,7 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
     if show_progress {
         crate::say_inline!("\r\x1b[K");
     }
-    let (stop_reason, clock, _session) = sampler.join();
+    let (stop_reason, clock, session) = sampler.join();
     profile.error_count = errors;
     // The sampler's own span: the collector's last drain and the join are not sampling time.
     profile.duration = clock.span;
@@ -331,6 +340,7 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
         output,
         samples: profile.sample_count,
         errors,
+        paused_samples: session.paused_samples(),
         error_kinds: {
             let mut kinds: Vec<(String, u64)> = error_kinds.into_iter().collect();
             kinds.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -370,6 +380,7 @@ fn finish_without_samples(
         output,
         samples: 0,
         errors: 0,
+        paused_samples: 0,
         error_kinds: Vec::new(),
         elapsed: Duration::ZERO,
         stop: StopReason::TargetExited,

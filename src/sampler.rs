@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::Error;
 use crate::memory::{DetailsReader, MemoryDetails, RssReader};
+use crate::rng::XorShift;
 use crate::session::Session;
 use crate::stack::ThreadStack;
 
@@ -129,6 +130,10 @@ impl Sampler {
             let end = config.duration.map(|d| start + d);
             let mut stats = ClockStats::default();
             let mut consecutive_errors = 0;
+            // Failed ticks are held until the next sample succeeds: a run of failures that ends
+            // with the target exiting or exec'ing was its exit (memory unmapped, thread states
+            // freed as the interpreter finalizes), not a bad sample, and is dropped.
+            let mut held: Vec<Tick> = Vec::new();
             let pid = session.target().pid();
             let mut rss_reader = RssReader::open(pid).ok();
             let mut details_reader = DetailsReader::open(pid).ok();
@@ -172,7 +177,10 @@ impl Sampler {
                 let tick = match sampled {
                     Ok(stacks) => {
                         consecutive_errors = 0;
-                        Tick::Sample { at, stacks, rss }
+                        if held.drain(..).any(|t| tx.send(t).is_err()) {
+                            break StopReason::Interrupted;
+                        }
+                        Some(Tick::Sample { at, stacks, rss })
                     }
                     Err(Error::ProcessExited { .. }) => break StopReason::TargetExited,
                     Err(error) => {
@@ -188,10 +196,11 @@ impl Sampler {
                         if let Some(exe) = session.target().exec_change() {
                             break StopReason::TargetExeced(exe);
                         }
-                        Tick::Error { at, error, rss }
+                        held.push(Tick::Error { at, error, rss });
+                        None
                     }
                 };
-                if tx.send(tick).is_err() {
+                if tick.is_some_and(|tick| tx.send(tick).is_err()) {
                     break StopReason::Interrupted;
                 }
                 let deadline = schedule.next_tick();
@@ -213,6 +222,14 @@ impl Sampler {
                 }
             };
             stats.span = start.elapsed();
+            if !matches!(
+                reason,
+                StopReason::TargetExited | StopReason::TargetExeced(_)
+            ) {
+                for tick in held {
+                    let _ = tx.send(tick);
+                }
+            }
             (reason, stats, session)
         });
         Sampler {
@@ -310,7 +327,7 @@ fn monotonic_timespec(at: Instant, now: Instant) -> Option<libc::timespec> {
 struct Schedule {
     grid: Instant,
     interval: Duration,
-    jitter: Jitter,
+    jitter: XorShift,
 }
 
 impl Schedule {
@@ -319,15 +336,15 @@ impl Schedule {
         Schedule {
             grid: start,
             interval,
-            jitter: Jitter::new(seed),
+            jitter: XorShift::new(seed),
         }
     }
 
     /// The next tick's deadline.
     fn next_tick(&mut self) -> Instant {
         self.grid += self.interval;
-        // next_factor() - 0.5 is uniform in [0, 1): the offset runs over the whole slot.
-        let offset = self.interval.mul_f64(self.jitter.next_factor() - 0.5);
+        // unit() is uniform in [0, 1): the offset runs over the whole slot.
+        let offset = self.interval.mul_f64(self.jitter.unit());
         self.grid - self.interval / 2 + offset
     }
 
@@ -337,26 +354,9 @@ impl Schedule {
     }
 }
 
-/// A small xorshift generator: jitter needs no cryptographic quality, and no extra crate.
-struct Jitter(u64);
-
-impl Jitter {
-    fn new(seed: u64) -> Self {
-        Jitter(seed | 1)
-    }
-
-    /// A factor uniform in [0.5, 1.5).
-    fn next_factor(&mut self) -> f64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        0.5 + (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{too_far_behind, Jitter, Schedule};
+    use super::{too_far_behind, Schedule};
     use std::time::{Duration, Instant};
 
     #[test]
@@ -400,17 +400,5 @@ mod tests {
         // At 100 Hz up to two intervals are made up.
         assert_eq!(too_far_behind(ms(15), ms(10)), None);
         assert_eq!(too_far_behind(ms(55), ms(10)), Some((3, ms(20))));
-    }
-
-    #[test]
-    fn jitter_is_centred_on_one() {
-        let mut j = Jitter::new(42);
-        let n = 100_000;
-        let mean: f64 = (0..n).map(|_| j.next_factor()).sum::<f64>() / n as f64;
-        assert!((mean - 1.0).abs() < 0.01, "mean {mean}");
-        let mut j = Jitter::new(7);
-        assert!((0..n)
-            .map(|_| j.next_factor())
-            .all(|f| (0.5..1.5).contains(&f)));
     }
 }

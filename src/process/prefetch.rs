@@ -201,14 +201,6 @@ impl<R: MemoryReader> Prefetching<R> {
             first += whole + 1;
         }
     }
-
-    /// Forget the copies (a retry must see fresh memory) and start recording afresh.
-    pub fn restart_sample(&mut self) {
-        let state = self.state.get_mut();
-        state.copies.clear();
-        state.spans.clear();
-        state.asked.clear();
-    }
 }
 
 impl<R: MemoryReader> MemoryReader for Prefetching<R> {
@@ -374,17 +366,6 @@ mod tests {
             3,
             "only the missing region was read again"
         );
-    }
-
-    #[test]
-    fn a_restart_reads_fresh_memory() {
-        let mut r = Prefetching::new(image());
-        r.begin_sample();
-        walk(&r);
-        r.begin_sample();
-        r.inner().snap.borrow_mut().insert(0x1000, &[5u8; 8]);
-        r.restart_sample();
-        assert_eq!(r.read_u64(0x1000).unwrap(), 0x0505_0505_0505_0505);
     }
 
     #[test]

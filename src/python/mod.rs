@@ -13,6 +13,8 @@ mod walker;
 #[cfg(test)]
 mod fuzz_tests;
 #[cfg(test)]
+mod motion_tests;
+#[cfg(test)]
 mod mutation_tests;
 
 use std::path::PathBuf;

@@ -26,9 +26,6 @@ pub const MAX_FRAMES: usize = 16_384;
 /// Emptied raw-frame lists kept for the next sample (one per thread, up to this many).
 const SPARE_FRAME_LISTS: usize = 64;
 
-/// Tries per sample before a torn read counts as an error.
-const ATTEMPTS: u32 = 3;
-
 /// A pointer that could be a frame or object: aligned, in the user half of the address space.
 fn plausible_pointer(p: u64) -> bool {
     p.is_multiple_of(8) && p < 0x0000_8000_0000_0000
@@ -48,6 +45,16 @@ fn is_shim(l: &Layout, info: &super::code::CodeInfo) -> bool {
     let (name, file) = (&*info.name, &*info.filename);
     (l.version >= (3, 13) && file == "__init__" && name == "__init__")
         || (l.version >= (3, 12) && file == "<shim>" && name == "<interpreter trampoline>")
+}
+
+/// Bytes of one frame the walk reads: a heap `PyFrameObject` (≤3.10) or an
+/// `_PyInterpreterFrame` (3.11+).
+fn frame_size(l: &Layout) -> usize {
+    if Layout::has(l.ts_frame) {
+        l.frame_size as usize
+    } else {
+        l.iframe_size as usize
+    }
 }
 
 /// Notices a linked list that loops back on itself (a torn read can link a frame to one above
@@ -114,8 +121,6 @@ struct RawThread {
     native_id: Option<u32>,
     frames: Vec<RawFrame>,
     truncated: bool,
-    /// The thread's top frame was the same before and after its stack was copied.
-    consistent: bool,
 }
 
 /// Walks the stacks of one interpreter through a [`MemoryReader`].
@@ -136,6 +141,8 @@ pub struct Walker<R> {
     spare_frames: Vec<Vec<RawFrame>>,
     addrs: Vec<u64>,
     thread_ids: Vec<u64>,
+    /// A top frame moved while this sample copied it.
+    moved: bool,
 }
 
 impl<R: MemoryReader> Walker<R> {
@@ -154,7 +161,15 @@ impl<R: MemoryReader> Walker<R> {
             spare_frames: Vec::new(),
             addrs: Vec::new(),
             thread_ids: Vec::new(),
+            moved: false,
         }
+    }
+
+    /// Whether a thread's top frame changed while the last sample copied it (see
+    /// [`Walker::copy_top`]): a sample taken without pausing is then of no single moment, and
+    /// is to be taken again with the target paused.
+    pub fn stack_moved(&self) -> bool {
+        self.moved
     }
 
     /// The interpreter being walked.
@@ -177,28 +192,19 @@ impl<R: MemoryReader> Walker<R> {
         self.codes.stats()
     }
 
-    /// Take one sample of every thread. Without pausing, the target can change a stack while it
-    /// is read; a torn read is detected (bad pointers, cycles) and the sample is taken again,
-    /// up to [`ATTEMPTS`] times, before it counts as an error.
+    /// Take one sample of every thread. Without pausing, the target changes its stacks while
+    /// they are read: a sample whose top frames moved is flagged (see [`Walker::stack_moved`]),
+    /// and one torn beyond use (bad pointers, cycles) is an error, for the caller to read again
+    /// with the target paused. Never again without pausing: a retry that waits for a calmer
+    /// moment would under-count the code whose stack changes fastest.
     pub fn sample(&mut self, os: &OsThreads) -> Result<Vec<ThreadStack>> {
-        let mut attempt = 1;
+        self.moved = false;
         // One batched copy of what the last sample read serves most of this one.
         self.reader.begin_sample();
-        loop {
-            match self.sample_once(os) {
-                Err(Error::Read { .. } | Error::Invalid(_)) if attempt < ATTEMPTS => attempt += 1,
-                // A thread's top frame moved while its stack was copied: a caller may show a
-                // line past a call whose callee is still listed. Take the sample again; the last
-                // try is kept whatever it shows, so call-heavy code is not under-counted.
-                Ok((_, false)) if attempt < ATTEMPTS => attempt += 1,
-                other => return other.map(|(stacks, _)| stacks),
-            }
-            // A retry reads the target afresh: the copies are from the torn moment.
-            self.reader.restart_sample();
-        }
+        self.sample_once(os)
     }
 
-    fn sample_once(&mut self, os: &OsThreads) -> Result<(Vec<ThreadStack>, bool)> {
+    fn sample_once(&mut self, os: &OsThreads) -> Result<Vec<ThreadStack>> {
         let layout = self.interp.layout;
         let (first_tstate, gil_holder) = self.thread_head_and_gil(&layout)?;
         let mut raw = Vec::new();
@@ -212,8 +218,7 @@ impl<R: MemoryReader> Walker<R> {
             tstate = thread.1;
             raw.push(thread.0);
         }
-        let consistent = raw.iter().all(|t| t.consistent);
-        Ok((self.resolve(&layout, raw, gil_holder, os)?, consistent))
+        self.resolve(&layout, raw, gil_holder, os)
     }
 
     /// The first thread state and the GIL holder's thread state (0 if none), in one batched read.
@@ -289,20 +294,35 @@ impl<R: MemoryReader> Walker<R> {
             }
             slot => self.reader.read_u64(slot)?,
         };
-        let (frames, truncated) = if Layout::has(l.ts_frame) {
-            self.heap_frames(l, top)?
+        let heap = Layout::has(l.ts_frame);
+        let chunk = if heap {
+            0
         } else {
-            let chunk = u64_at(&ts, l.ts_datastack_chunk)?;
+            u64_at(&ts, l.ts_datastack_chunk)?
+        };
+        let mut regions = Regions::new(std::mem::take(&mut self.pool), chunk);
+        let mut frames = self.spare_frames.pop().unwrap_or_default();
+        let (top, moved) = self.copy_top(l, top_slot, top, &mut regions);
+        self.moved |= moved;
+        let walked = if heap {
+            self.heap_frames(l, top, &mut regions, &mut frames)
+        } else {
             let base = if Layout::has(l.ts_base_frame) {
                 u64_at(&ts, l.ts_base_frame)?
             } else {
                 0
             };
-            self.interpreter_frames(l, top, chunk, base)?
+            self.walk_interpreter_frames(l, top, base, &mut regions, &mut frames)
         };
-        // Read the top again: if it moved while the frames were copied, the copy may mix two
-        // moments (a caller past a call whose callee is still listed).
-        let consistent = top_slot == 0 || self.reader.read_u64(top_slot)? == top;
+        self.pool = regions.into_pool();
+        let truncated = match walked {
+            Ok(truncated) => truncated,
+            Err(e) => {
+                frames.clear();
+                self.spare_frames.push(frames);
+                return Err(e);
+            }
+        };
         Ok((
             RawThread {
                 tstate,
@@ -310,17 +330,67 @@ impl<R: MemoryReader> Walker<R> {
                 native_id,
                 frames,
                 truncated,
-                consistent,
             },
             next,
         ))
     }
 
+    /// Copy the frames around a thread's top, and tell whether the top was still while they
+    /// were copied; returns the top to walk from and whether it moved.
+    ///
+    /// Without pausing, a call-heavy thread changes its top frame several times while one
+    /// copy is taken (a copy waits on the kernel pinning each page: a fraction of a
+    /// microsecond to a few). A frame read a moment after the pointer to it may already be the
+    /// next call's, made at the same address; and reading the lines where the target builds its
+    /// next frame slows that call down, so the moments around calls come out several times too
+    /// often. Both shift whole points of the profile to the functions that run next to
+    /// short calls (measured against `--blocking` on call-heavy html.parser and json work). So
+    /// the memory around the top is copied, the pointer read again, and the memory copied again:
+    /// when the pointer is the same and the top frame is the same frame (code, caller) in both
+    /// copies, nothing moved between the copies, and the stack is the one at the second read.
+    /// Otherwise the caller re-reads the sample with the target paused (see
+    /// [`Walker::stack_moved`]).
+    fn copy_top(&self, l: &Layout, slot: u64, top: u64, regions: &mut Regions) -> (u64, bool) {
+        let size = frame_size(l);
+        if top == 0 || slot == 0 {
+            if top != 0 {
+                // A copy that fails is the walk's to report.
+                let _ = regions.copy_top(&self.reader, top, size);
+            }
+            return (top, false);
+        }
+        let _ = regions.copy_top(&self.reader, top, size);
+        let Ok(now) = self.reader.read_u64(slot) else {
+            return (top, true);
+        };
+        if now == 0 {
+            return (now, now != top);
+        }
+        let identity = |regions: &Regions| {
+            let bytes = regions.get(now, size)?;
+            let (code, caller) = if Layout::has(l.ts_frame) {
+                (l.frame_code, l.frame_back)
+            } else {
+                (l.iframe_code, l.iframe_previous)
+            };
+            Some((u64_at(bytes, code).ok()?, u64_at(bytes, caller).ok()?))
+        };
+        let before = identity(regions);
+        let _ = regions.copy_top(&self.reader, now, size);
+        let after = identity(regions);
+        (now, now != top || before.is_none() || before != after)
+    }
+
     /// ≤3.10: `PyFrameObject`s on the heap, linked by `f_back`. Neighbouring frames are
     /// usually adjacent in memory, so each read copies a window that serves several of them.
     /// https://github.com/python/cpython/blob/v3.10.13/Include/cpython/frameobject.h
-    fn heap_frames(&mut self, l: &Layout, mut frame: u64) -> Result<(Vec<RawFrame>, bool)> {
-        let mut out = self.spare_frames.pop().unwrap_or_default();
+    fn heap_frames(
+        &self,
+        l: &Layout,
+        mut frame: u64,
+        regions: &mut Regions,
+        out: &mut Vec<RawFrame>,
+    ) -> Result<bool> {
         let mut seen = CycleCheck::default();
         let units = if self.interp.layout.version == (3, 10) {
             2
@@ -328,64 +398,44 @@ impl<R: MemoryReader> Walker<R> {
             1
         };
         let size = l.frame_size as usize;
-        let mut regions = Regions::new(std::mem::take(&mut self.pool), 0);
-        let result = loop {
+        loop {
             if frame == 0 {
-                break Ok(false);
+                return Ok(false);
             }
             if out.len() >= MAX_FRAMES {
-                break Ok(true);
+                return Ok(true);
             }
             if seen.repeats(frame) {
-                break Err(Error::invalid("frame chain is cyclic"));
+                return Err(Error::invalid("frame chain is cyclic"));
             }
-            let buf = match regions.window(&self.reader, frame, size) {
-                Ok(buf) => buf,
-                Err(e) => break Err(e),
-            };
+            let buf = regions.window(&self.reader, frame, size)?;
             let (lasti, code, back) = match (
                 crate::process::i32_at(buf, l.frame_lasti),
                 u64_at(buf, l.frame_code),
                 u64_at(buf, l.frame_back),
             ) {
                 (Ok(a), Ok(b), Ok(c)) => (a, b, c),
-                _ => break Err(Error::invalid("frame outside its read")),
+                _ => return Err(Error::invalid("frame outside its read")),
             };
             if !plausible_pointer(code) || !plausible_pointer(back) {
-                break Err(Error::invalid("torn frame: implausible pointer"));
+                return Err(Error::invalid("torn frame: implausible pointer"));
             }
             out.push(RawFrame {
                 code,
                 offset: u64::try_from(lasti).unwrap_or(0) * units,
             });
             frame = back;
-        };
-        self.pool = regions.into_pool();
-        result.map(|truncated| (out, truncated))
+        }
     }
 
     /// 3.11+: `_PyInterpreterFrame`s, mostly inside the thread's data-stack chunks, which are read
     /// whole; frames elsewhere (generators, coroutines) are read through windows. `base` is the
     /// thread's base frame (3.15+; else 0).
     /// https://github.com/python/cpython/blob/v3.13.0/Include/internal/pycore_frame.h
-    fn interpreter_frames(
-        &mut self,
-        l: &Layout,
-        mut frame: u64,
-        chunk: u64,
-        base: u64,
-    ) -> Result<(Vec<RawFrame>, bool)> {
-        let mut regions = Regions::new(std::mem::take(&mut self.pool), chunk);
-        let mut out = self.spare_frames.pop().unwrap_or_default();
-        let result = self.walk_interpreter_frames(l, &mut frame, base, &mut regions, &mut out);
-        self.pool = regions.into_pool();
-        result.map(|truncated| (out, truncated))
-    }
-
     fn walk_interpreter_frames(
         &self,
         l: &Layout,
-        frame: &mut u64,
+        mut frame: u64,
         base: u64,
         regions: &mut Regions,
         out: &mut Vec<RawFrame>,
@@ -407,8 +457,8 @@ impl<R: MemoryReader> Walker<R> {
             Layout::has(l.frame_owned_by_cstack) || Layout::has(l.frame_owned_by_interpreter);
         let mut last_was_entry = true;
         let mut reached_base = false;
-        while *frame != 0 {
-            if *frame == base {
+        while frame != 0 {
+            if frame == base {
                 reached_base = true;
                 break;
             }
@@ -416,13 +466,13 @@ impl<R: MemoryReader> Walker<R> {
             if steps > MAX_FRAMES {
                 return Ok(true);
             }
-            if seen.repeats(*frame) {
+            if seen.repeats(frame) {
                 return Err(Error::invalid("frame chain is cyclic"));
             }
-            let bytes: &[u8] = if regions.in_chunks(&self.reader, l, *frame, size)?.is_some() {
-                regions.get(*frame, size).expect("in a chunk")
+            let bytes: &[u8] = if regions.in_chunks(&self.reader, l, frame, size)?.is_some() {
+                regions.get(frame, size).expect("in a chunk")
             } else {
-                regions.exact(&self.reader, *frame, size)?
+                regions.exact(&self.reader, frame, size)?
             };
             let previous = u64_at(bytes, l.iframe_previous)?;
             let code = u64_at(bytes, l.iframe_code)? & tag_mask;
@@ -446,7 +496,7 @@ impl<R: MemoryReader> Walker<R> {
                     offset: instr.saturating_sub(base),
                 });
             }
-            *frame = previous;
+            frame = previous;
         }
         if base != 0 && steps > 0 && !reached_base {
             return Err(Error::invalid(

@@ -98,6 +98,51 @@ fn check_launch(py: &Interpreter) -> Result<(), String> {
     Ok(())
 }
 
+/// A program's exit is not an error: the samples whose reads fail while the interpreter
+/// finalizes and the process unmaps its memory (sampled at 2 kHz, a few land there) are the
+/// exit, and the summary counts none.
+fn check_exit_is_no_error(py: &Interpreter) -> Result<(), String> {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("demo.txt");
+    let demo = script("demo.py");
+    let run = run_pyprobe_within(
+        &[
+            "record",
+            "-r",
+            "2000",
+            "-f",
+            "raw",
+            "-o",
+            out.to_str().unwrap(),
+            "--",
+            py.path.to_str().unwrap(),
+            demo.to_str().unwrap(),
+            "1",
+        ],
+        RECORD_TIMEOUT,
+    )?;
+    let (samples, errors) = crate::record::summary_counts(&run.stderr)
+        .ok_or_else(|| format!("no summary: {}", run.stderr))?;
+    if !run.status.success() || !run.stderr.contains("target exited") {
+        return Err(format!("pyprobe {:?}: {}", run.status, run.stderr));
+    }
+    if errors != 0 || samples < 500 {
+        return Err(format!(
+            "{samples} samples, {errors} errors over the program's run and exit: {}",
+            run.stderr
+        ));
+    }
+    if samples_in(&read_collapsed(&out)?, "checksum") == 0 {
+        return Err("no sample in checksum()".into());
+    }
+    Ok(())
+}
+
+#[test]
+fn a_programs_exit_is_not_an_error() {
+    assert_no_failures(&on_every_interpreter(PARALLEL, check_exit_is_no_error));
+}
+
 #[test]
 fn launch_mode_forwards_output_and_exit_status() {
     assert_no_failures(&on_every_interpreter(PARALLEL, check_launch));

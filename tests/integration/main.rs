@@ -6,6 +6,7 @@ mod formats;
 mod harness;
 mod html_report;
 mod launch;
+mod proportions;
 mod record;
 mod snapshots;
 mod top;

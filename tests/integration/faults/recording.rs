@@ -61,6 +61,9 @@ fn check_kept(what: &str, done: &Finished, out: &Path, why: &str, function: &str
         "{what}: the summary does not say {why:?} and the output path: {}",
         done.stderr
     );
+    // The failed reads of its exit or exec are that ending, not errors.
+    let (_, errors) = crate::record::summary_counts(&done.stderr).expect("a summary line");
+    assert_eq!(errors, 0, "{what}: {}", done.stderr);
     let stacks = read_collapsed(out).unwrap_or_else(|e| panic!("{what}: {e}"));
     let n = samples_in(&stacks, function);
     assert!(n > 0, "{what}: no samples in {function}: {stacks:?}");

@@ -1,0 +1,142 @@
+//! The default mode's proportions against `--blocking` on call-heavy standard-library code
+//! (tests/scripts/call_heavy.py), where stacks change fastest: every interpreter, three
+//! workloads, self share per function.
+//!
+//! The limit is 3 points of self share for each of the ten functions with the most samples.
+//! Sampling noise: a share p estimated from n samples has a standard deviation of
+//! sqrt(p(1-p)/n), and the difference of two such estimates sqrt(p1(1-p1)/n1 + p2(1-p2)/n2);
+//! with ≥ 8,000 samples per mode that is at most 0.79 points (p = 0.5), so 3 points is ≥ 3.8σ
+//! for every function (≥ 4.6σ for the shares under 30% that most functions have). The test
+//! also fails, as underpowered, if fewer samples than that were taken.
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::harness::{assert_no_failures, on_every_interpreter, Interpreter, Target};
+use crate::record::{function_of, read_collapsed, record, summary_counts, PARALLEL};
+
+/// Samples per second: blocking at this rate slows a target by about a fifth, which changes
+/// no proportion.
+const RATE: &str = "2000";
+/// Each mode records twice, alternating, so that a drift of the workload cancels.
+const HALF_SECONDS: &str = "2.5";
+/// Fewest samples per mode for the limit to be ≥ 3.8σ.
+const MIN_SAMPLES: u64 = 8_000;
+/// Largest gap in self share, in points.
+const LIMIT: f64 = 3.0;
+/// Most errors (torn reads) the default mode may have, in percent of its samples.
+const MAX_ERROR_PERCENT: f64 = 0.5;
+
+/// Self samples per function (leaf frame), and the sample and error counts of the summaries.
+#[derive(Default)]
+struct Tally {
+    by_function: HashMap<String, u64>,
+    samples: u64,
+    errors: u64,
+}
+
+fn record_into(tally: &mut Tally, pid: &str, blocking: bool, out: &Path) -> Result<(), String> {
+    let mut args = vec![
+        "record",
+        "-p",
+        pid,
+        "-r",
+        RATE,
+        "-d",
+        HALF_SECONDS,
+        "-f",
+        "raw",
+        "--function",
+        "-o",
+        out.to_str().unwrap(),
+    ];
+    if blocking {
+        args.push("--blocking");
+    }
+    let done = record(&args)?;
+    let (samples, errors) =
+        summary_counts(&done.stderr).ok_or_else(|| format!("no summary line: {}", done.stderr))?;
+    tally.samples += samples;
+    tally.errors += errors;
+    for stack in read_collapsed(out)? {
+        let leaf = stack.frames.last().map(|f| function_of(f).to_string());
+        *tally
+            .by_function
+            .entry(leaf.unwrap_or_default())
+            .or_default() += stack.count;
+    }
+    Ok(())
+}
+
+/// The largest gap in self share over the top functions: (points, function, its σ, shares).
+fn worst_gap(default: &Tally, blocking: &Tally) -> (f64, String, f64, f64, f64) {
+    let total = |t: &Tally| t.by_function.values().sum::<u64>().max(1) as f64;
+    let (n1, n2) = (total(default), total(blocking));
+    let mut combined: Vec<(&String, u64)> = blocking
+        .by_function
+        .iter()
+        .map(|(f, &c)| (f, c + default.by_function.get(f).copied().unwrap_or(0)))
+        .collect();
+    combined.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let mut worst = (0.0, String::new(), 0.0, 0.0, 0.0);
+    for (function, _) in combined.into_iter().take(10) {
+        let share =
+            |t: &Tally, n: f64| t.by_function.get(function).copied().unwrap_or(0) as f64 / n;
+        let (p1, p2) = (share(default, n1), share(blocking, n2));
+        let sigma = (p1 * (1.0 - p1) / n1 + p2 * (1.0 - p2) / n2).sqrt() * 100.0;
+        let gap = (p1 - p2).abs() * 100.0;
+        if gap >= worst.0 {
+            worst = (gap, function.clone(), sigma, p1 * 100.0, p2 * 100.0);
+        }
+    }
+    worst
+}
+
+fn check_workload(py: &Interpreter, workload: &str) -> Result<(), String> {
+    let (target, _) = Target::spawn(&py.path, "call_heavy.py", &[workload]);
+    let pid = target.pid().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("profile.txt");
+    let (mut default, mut blocking) = (Tally::default(), Tally::default());
+    for _ in 0..2 {
+        record_into(&mut default, &pid, false, &out)?;
+        record_into(&mut blocking, &pid, true, &out)?;
+    }
+    let what = format!("{workload}: ");
+    if default.samples < MIN_SAMPLES || blocking.samples < MIN_SAMPLES {
+        return Err(format!(
+            "{what}{} samples without pausing, {} with: fewer than {MIN_SAMPLES}, the limit \
+             would be within the noise",
+            default.samples, blocking.samples
+        ));
+    }
+    let errors = default.errors as f64 * 100.0 / (default.samples + default.errors) as f64;
+    if errors > MAX_ERROR_PERCENT {
+        return Err(format!(
+            "{what}{} errors in {} samples without pausing ({errors:.2}%)",
+            default.errors, default.samples
+        ));
+    }
+    let (gap, function, sigma, p_default, p_blocking) = worst_gap(&default, &blocking);
+    if gap > LIMIT {
+        return Err(format!(
+            "{what}{function} has {p_default:.1}% of self samples without pausing and \
+             {p_blocking:.1}% with --blocking: {gap:.1} points apart (σ {sigma:.2})"
+        ));
+    }
+    Ok(())
+}
+
+#[test]
+fn default_mode_matches_blocking_on_call_heavy_code() {
+    assert_no_failures(&on_every_interpreter(PARALLEL, |py| {
+        let failures: Vec<String> = ["difflib", "json", "html"]
+            .iter()
+            .filter_map(|w| check_workload(py, w).err())
+            .collect();
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(failures.join("; "))
+        }
+    }));
+}
