@@ -36,13 +36,40 @@ pub enum Command {
 /// Options shared by commands that read a process.
 #[derive(Debug, Args)]
 pub struct PauseArgs {
-    /// Never stop the target (default for record: no slowdown; a racing read is retried or
-    /// counted as an error).
+    /// Read while the target runs (default for record and top); where stacks change faster
+    /// than a read (call-heavy code), samples are still read paused, for true proportions.
     #[arg(long, conflicts_with = "blocking")]
     pub nonblocking: bool,
     /// Stop the target while each sample is read (exact, but slows the target).
     #[arg(long)]
     pub blocking: bool,
+}
+
+/// How memory growth is charged to code (record and top).
+#[derive(Debug, Args)]
+pub struct MemoryArgs {
+    /// Page faults per record of the page-fault events that name the thread growing memory
+    /// (default 64: growth is seen every 256 KiB).
+    #[arg(long, value_name = "PAGES", default_value = "64", value_parser = parse_fault_period)]
+    pub fault_period: u64,
+    /// Do not use page-fault events: charge growth to the stacks around each RSS change.
+    #[arg(long)]
+    pub no_fault_events: bool,
+}
+
+impl MemoryArgs {
+    fn fault_period(&self) -> Option<u64> {
+        (!self.no_fault_events).then_some(self.fault_period)
+    }
+}
+
+fn parse_fault_period(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(n) if (1..=1 << 20).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{text:?} is not a number of pages from 1 to 1048576 (e.g. 64 = every 256 KiB)"
+        )),
+    }
 }
 
 impl PauseArgs {
@@ -94,6 +121,9 @@ pub struct RecordArgs {
     /// Pausing.
     #[command(flatten)]
     pub pause: PauseArgs,
+    /// How memory growth is charged.
+    #[command(flatten)]
+    pub memory: MemoryArgs,
     /// Program to launch and profile: `pyprobe record -- python app.py args`.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -131,6 +161,9 @@ pub struct TopArgs {
     /// Pausing (top never stops the target by default).
     #[command(flatten)]
     pub pause: PauseArgs,
+    /// How memory growth is charged.
+    #[command(flatten)]
+    pub memory: MemoryArgs,
 }
 
 impl TopArgs {
@@ -141,6 +174,7 @@ impl TopArgs {
             rate_hz: self.rate,
             pause: self.pause.mode(PauseMode::NonBlocking),
             include_idle: self.idle,
+            fault_period: self.memory.fault_period(),
         }
     }
 }
@@ -169,6 +203,7 @@ impl RecordArgs {
                 functions_only: self.function,
             },
             pause: self.pause.mode(PauseMode::NonBlocking),
+            fault_period: self.memory.fault_period(),
             progress: true,
             measure: self.weight,
         })

@@ -16,6 +16,7 @@ pub mod fast_hash;
 pub mod memory;
 pub mod name;
 pub mod output;
+pub mod perf;
 pub mod process;
 pub mod profile;
 pub mod python;

@@ -61,6 +61,8 @@ pub struct RecordConfig {
     pub progress: bool,
     /// What flamegraph and collapsed output count.
     pub measure: Measure,
+    /// Page faults per record of the page-fault events (`None`: the interval rule only).
+    pub fault_period: Option<u64>,
 }
 
 /// What happened, for the summary and the exit code.
@@ -245,9 +247,11 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
         SamplerConfig {
             rate_hz: config.rate_hz,
             duration: config.duration,
+            fault_period: config.fault_period,
         },
         stop.clone(),
     );
+    profile.attribution = sampler.attribution().clone();
     let show_progress = config.progress && std::io::stderr().is_terminal();
     let mut last_progress = Instant::now();
     yield_to_sampler();
@@ -280,6 +284,12 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
             Tick::Sample { at, stacks, rss } => {
                 profile.add_tick(at, &stacks, rss, &config.aggregate)
             }
+            Tick::Fault {
+                at,
+                stacks,
+                rss,
+                faults,
+            } => profile.add_fault(at, &stacks, &faults, rss, &config.aggregate),
             Tick::Details { at, details } => profile.add_details(at, details),
             // A failed tick is skipped whole: the next reading's RSS change then spans both
             // intervals and is charged to the stacks seen around it.

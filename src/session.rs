@@ -152,6 +152,11 @@ impl Session {
         }
     }
 
+    /// The target's threads (their tids), as last listed.
+    pub fn thread_ids(&mut self) -> Vec<u32> {
+        self.states.tids_listed()
+    }
+
     /// The target process.
     pub fn target(&self) -> &Target {
         &self.target
@@ -164,14 +169,7 @@ impl Session {
 
     /// One sample of every thread. In blocking mode the target is stopped only for the walk.
     pub fn sample(&mut self) -> Result<Vec<ThreadStack>> {
-        if self.states.refresh()? {
-            self.os.active.clear();
-            self.os
-                .active
-                .extend(self.states.tids().map(|tid| (tid, false)));
-            let known = &self.os.active;
-            self.reused_states.retain(|tid| known.contains_key(&tid));
-        }
+        self.refresh_threads()?;
         // While stacks move faster than a copy of them, every sample is taken paused (see
         // [`PAUSED_RUN`]); else without pausing, and paused again if that read finds a stack
         // that moved while it was copied (or a copy torn beyond use).
@@ -208,6 +206,30 @@ impl Session {
             }
             other => other,
         }
+    }
+
+    /// One sample read without pausing, whatever the mode: a page fault's wake-up must see the
+    /// faulting thread before it returns from the code that grew, and pausing every thread
+    /// takes longer than that (the allocating code is mostly inside one long call, whose stack
+    /// a read without pausing sees whole).
+    pub fn sample_unpaused(&mut self) -> Result<Vec<ThreadStack>> {
+        self.refresh_threads()?;
+        let mut stacks = self.walker.sample(&self.os)?;
+        self.set_active(&mut stacks, false);
+        Ok(stacks)
+    }
+
+    /// List the threads again if due, and forget what was known of threads gone.
+    fn refresh_threads(&mut self) -> Result<()> {
+        if self.states.refresh()? {
+            self.os.active.clear();
+            self.os
+                .active
+                .extend(self.states.tids().map(|tid| (tid, false)));
+            let known = &self.os.active;
+            self.reused_states.retain(|tid| known.contains_key(&tid));
+        }
+        Ok(())
     }
 
     /// Samples of the non-blocking mode taken with the target paused, because its stacks

@@ -50,6 +50,14 @@ impl ThreadStates {
         Ok(std::mem::take(&mut self.changed))
     }
 
+    /// The known tids, listing them first if they never were.
+    pub fn tids_listed(&mut self) -> Vec<u32> {
+        if self.listed_at.is_none() {
+            let _ = self.relist();
+        }
+        self.tids().collect()
+    }
+
     /// The known tids, as of the last listing (less those seen to exit since).
     pub fn tids(&self) -> impl Iterator<Item = u32> + '_ {
         self.files.keys().copied()

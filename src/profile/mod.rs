@@ -10,10 +10,13 @@ use crate::fast_hash::FastMap;
 use crate::memory::MemoryDetails;
 use crate::stack::{Frame, ThreadStack};
 
+pub mod attribution;
 pub mod memory;
 pub mod summary;
 pub mod timeline;
 
+pub use attribution::Attribution;
+use attribution::{FaultCharges, Faulted};
 pub use memory::MemoryTimeline;
 pub use summary::MemorySummary;
 pub use timeline::Timeline;
@@ -139,6 +142,10 @@ pub struct Profile {
     pub interval: Duration,
     /// The RSS series, peak and totals.
     pub memory: MemoryTimeline,
+    /// How RSS changes are charged to stacks.
+    pub attribution: Attribution,
+    /// The page-fault rule's state across wake-ups.
+    faults: FaultCharges,
     /// Weights per stretch of time (for time-range views).
     pub timeline: Timeline,
     /// Every stack seen, by id (the ids the timeline and the peak use).
@@ -291,7 +298,11 @@ impl Profile {
             return;
         };
         if let Some(delta) = self.memory.add(at, rss) {
-            if let Some((before, _)) = self.previous.take() {
+            // The tail of a fault burst, under one record, seen by this tick: the burst's.
+            let after_fault = self.faults.after_fault(at).map(<[_]>::to_vec);
+            if let Some(shares) = after_fault.filter(|_| delta > 0) {
+                self.charge_shares(&shares, delta as u64, at);
+            } else if let Some((before, _)) = self.previous.take() {
                 let bytes = delta.unsigned_abs();
                 let half = bytes / 2;
                 self.charge(&before, half, delta > 0, at);
@@ -302,6 +313,55 @@ impl Profile {
         self.memory.note_peak(at, rss, charged.first().copied());
         if let Some((before, _)) = self.previous.replace((charged, rss)) {
             self.spare_ids.push(before);
+        }
+    }
+
+    /// A page-fault wake-up at `at`: `faults` per thread since the last one, the `stacks` read
+    /// at once, and RSS. The growth since the previous reading goes to the faulting threads
+    /// (see [`attribution`]); it is not a CPU sample.
+    pub fn add_fault(
+        &mut self,
+        at: Duration,
+        stacks: &[ThreadStack],
+        faults: &crate::perf::faults::FaultCounts,
+        rss: Option<u64>,
+        opts: &AggregateOptions,
+    ) {
+        let Some(rss) = rss else { return };
+        let threads: Vec<Faulted> = faults
+            .iter()
+            .map(|f| Faulted {
+                stack: stacks
+                    .iter()
+                    .find(|s| s.os_tid == Some(f.tid) && !s.frames.is_empty())
+                    .map(|s| self.intern_stack(s, opts)),
+                tid: f.tid,
+                faults: f.faults,
+                growing: f.growing,
+            })
+            .collect();
+        let shares = self.faults.on_fault(at, &threads);
+        match self.memory.add(at, rss) {
+            Some(delta) if delta > 0 && !shares.is_empty() => {
+                self.charge_shares(&shares, delta as u64, at)
+            }
+            // A fall, or faults of threads without Python frames: the stacks of the last tick.
+            Some(delta) if delta != 0 => {
+                if let Some((before, _)) = self.previous.take() {
+                    self.charge(&before, delta.unsigned_abs(), delta > 0, at);
+                    self.previous = Some((before, rss));
+                }
+            }
+            _ => {}
+        }
+        self.memory
+            .note_peak(at, rss, shares.first().map(|&(stack, _)| stack));
+    }
+
+    /// Charge `bytes` of growth over weighted stacks.
+    fn charge_shares(&mut self, shares: &[(u32, u64)], bytes: u64, at: Duration) {
+        for (id, share) in attribution::split_weighted(bytes, shares) {
+            self.update(id, at, |w| w.rss_growth += share);
         }
     }
 

@@ -29,6 +29,10 @@ pub struct MemorySummary {
     /// The process ended before the recording did: no projection, and the headroom is the
     /// one it had last.
     pub target_gone: bool,
+    /// Sum of the RSS increases between readings, bytes: what the memory profile charges.
+    pub grown: u64,
+    /// How growth was charged to code.
+    pub attribution: super::Attribution,
 }
 
 /// The window used for the "recent" growth rate.
@@ -85,6 +89,8 @@ impl MemorySummary {
             headroom,
             time_to_exhaustion,
             target_gone: profile.target_gone,
+            grown: m.growth_total,
+            attribution: profile.attribution.clone(),
         })
     }
 }
@@ -120,7 +126,15 @@ impl fmt::Display for MemorySummary {
                 None => write!(f, ", not shrinking")?,
             }
         }
-        Ok(())
+        write!(f, "; grew {} in all, ", bytes(self.grown as f64))?;
+        match &self.attribution {
+            super::Attribution::PageFaults { .. } => {
+                write!(f, "charged to the code whose page faults grew it")
+            }
+            super::Attribution::Interval { why } => {
+                write!(f, "charged to the stacks around each change ({why})")
+            }
+        }
     }
 }
 

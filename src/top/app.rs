@@ -69,14 +69,17 @@ impl Live {
             SamplerConfig {
                 rate_hz: config.rate_hz,
                 duration: None,
+                fault_period: config.fault_period,
             },
             stop.clone(),
         );
+        let mut stats = Stats::new(config.rate_hz, config.include_idle);
+        stats.set_attribution(sampler.attribution().clone());
         Ok(Live {
             pid,
             command,
             version,
-            stats: Stats::new(config.rate_hz, config.include_idle),
+            stats,
             frozen: None,
             opts: RowOptions::default(),
             help: false,
@@ -96,6 +99,12 @@ impl Live {
             match sampler.ticks.try_recv() {
                 Ok(Tick::Sample { at, stacks, rss }) => self.stats.add_sample(at, &stacks, rss),
                 Ok(Tick::Error { at, rss, .. }) => self.stats.add_error(at, rss),
+                Ok(Tick::Fault {
+                    at,
+                    stacks,
+                    rss,
+                    faults,
+                }) => self.stats.add_fault(at, &stacks, &faults, rss),
                 Ok(Tick::Details { details, .. }) => self.stats.add_details(details),
                 Err(TryRecvError::Empty) => return false,
                 Err(TryRecvError::Disconnected) => break,

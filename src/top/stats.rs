@@ -255,6 +255,31 @@ impl Stats {
         self.last_at = self.last_at.max(at);
     }
 
+    /// How RSS growth is charged (the sampler says, once it started).
+    pub(crate) fn set_attribution(&mut self, attribution: crate::profile::Attribution) {
+        self.profile.attribution = attribution;
+    }
+
+    /// Whether growth is charged through page faults.
+    pub(crate) fn by_page_faults(&self) -> bool {
+        matches!(
+            self.profile.attribution,
+            crate::profile::Attribution::PageFaults { .. }
+        )
+    }
+
+    /// A page-fault wake-up: growth charged as the recording's profile does.
+    pub(crate) fn add_fault(
+        &mut self,
+        at: Duration,
+        stacks: &[ThreadStack],
+        faults: &crate::perf::faults::FaultCounts,
+        rss: Option<u64>,
+    ) {
+        let rel = at.saturating_sub(self.since);
+        self.profile.add_fault(rel, stacks, faults, rss, &self.opts);
+    }
+
     /// A successful sample.
     pub(crate) fn add_sample(&mut self, at: Duration, stacks: &[ThreadStack], rss: Option<u64>) {
         self.note_time(at);

@@ -263,6 +263,30 @@ pub fn on_every_interpreter<F>(max_parallel: usize, test: F) -> Vec<String>
 where
     F: Fn(&Interpreter) -> Result<(), String> + Sync,
 {
+    // Shared: any number of these at once, but never beside a measurement (see `measure_alone`).
+    let _shared = QUIET.read().unwrap_or_else(|e| e.into_inner());
+    run_on_every_interpreter(max_parallel, test)
+}
+
+/// Tests that measure (proportions against `--blocking`, memory charged to code) need a
+/// machine that is not also running three other targets: they take it whole, waiting for the
+/// tests on every interpreter that are running, and one interpreter at a time.
+static QUIET: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Run a measuring `test` on every interpreter, one at a time, with no other test on every
+/// interpreter running beside it.
+pub fn measure_alone<F>(test: F) -> Vec<String>
+where
+    F: Fn(&Interpreter) -> Result<(), String> + Sync,
+{
+    let _alone = QUIET.write().unwrap_or_else(|e| e.into_inner());
+    run_on_every_interpreter(1, test)
+}
+
+fn run_on_every_interpreter<F>(max_parallel: usize, test: F) -> Vec<String>
+where
+    F: Fn(&Interpreter) -> Result<(), String> + Sync,
+{
     let all = interpreters();
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<(usize, String)>> = Mutex::new(Vec::new());

@@ -6,6 +6,7 @@ mod formats;
 mod harness;
 mod html_report;
 mod launch;
+mod memory_attribution;
 mod proportions;
 mod record;
 mod snapshots;

@@ -1,0 +1,217 @@
+//! Page faults per thread, from the kernel: the only outside view of which thread grew the
+//! process's memory. Anonymous resident memory grows by page faults, taken synchronously by the
+//! thread that touches a new page; a software page-fault event per target thread, sampling every
+//! [`FaultWatch::period`] faults, writes a record (thread, time) to its ring and wakes the
+//! sampler, which then reads that thread's stack while it is, most likely, still growing.
+use std::collections::HashMap;
+use std::io;
+use std::time::{Duration, Instant};
+
+use super::{Event, Sample, SW_PAGE_FAULTS};
+
+/// Default faults between two records: 64 pages (256 KiB of 4 KiB pages), so growth is seen at
+/// least every 256 KiB, and a program growing 1 GiB/s wakes the sampler 4,000 times a second.
+pub const DEFAULT_PERIOD: u64 = 64;
+
+/// What one wake-up learned of one thread's faults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FaultsSeen {
+    /// The thread.
+    pub tid: u32,
+    /// Faults in its records since the last wake-up (records × period).
+    pub faults: u64,
+    /// It took faults while its stack was being read (see [`FaultWatch::while_read`]): its
+    /// growth goes on, and the stack read is of the code that grows.
+    pub growing: bool,
+    /// Its fault counter when the records were drained.
+    count: u64,
+}
+
+/// Faults per thread since the last drain, most first.
+pub type FaultCounts = Vec<FaultsSeen>;
+
+/// Page-fault events on every thread of a target.
+#[derive(Debug)]
+pub struct FaultWatch {
+    period: u64,
+    /// Each thread's event, and the faults its records have covered so far.
+    events: HashMap<u32, (Event, u64)>,
+    /// Records drained, reused.
+    samples: Vec<Sample>,
+    pollfds: Vec<libc::pollfd>,
+}
+
+impl FaultWatch {
+    /// Events on `tids`, one record per `period` faults. An error when the kernel refuses
+    /// perf events (perf_event_paranoid, seccomp, no CAP_PERFMON): the caller falls back.
+    pub fn open(tids: impl IntoIterator<Item = u32>, period: u64) -> io::Result<FaultWatch> {
+        let mut watch = FaultWatch {
+            period: period.max(1),
+            events: HashMap::new(),
+            samples: Vec::new(),
+            pollfds: Vec::new(),
+        };
+        let mut first_error = None;
+        for tid in tids {
+            match Event::software(tid, SW_PAGE_FAULTS, watch.period) {
+                Ok(event) => {
+                    watch.events.insert(tid, (event, 0));
+                }
+                // A thread that exited in between: not a refusal.
+                Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
+                Err(e) => first_error = first_error.or(Some(e)),
+            }
+        }
+        match first_error {
+            Some(e) if watch.events.is_empty() => Err(e),
+            _ => Ok(watch),
+        }
+    }
+
+    /// Faults per record.
+    pub fn period(&self) -> u64 {
+        self.period
+    }
+
+    /// Records the kernel dropped (ring full) so far.
+    pub fn lost(&self) -> u64 {
+        self.events.values().map(|(e, _)| e.lost).sum()
+    }
+
+    /// Follow the target's threads: events for new ones, none kept for those gone (their
+    /// descriptors close). A thread the kernel refuses is skipped.
+    pub fn sync(&mut self, tids: &[u32]) {
+        self.events.retain(|tid, _| tids.contains(tid));
+        for &tid in tids {
+            if !self.events.contains_key(&tid) {
+                if let Ok(event) = Event::software(tid, SW_PAGE_FAULTS, self.period) {
+                    self.events.insert(tid, (event, 0));
+                }
+            }
+        }
+    }
+
+    /// Wait until records arrive or `deadline` passes (`stop` is checked every 50 ms).
+    /// Returns whether records are waiting.
+    pub fn wait(&mut self, deadline: Instant, stop: &std::sync::atomic::AtomicBool) -> bool {
+        self.pollfds.clear();
+        self.pollfds
+            .extend(self.events.values().map(|(e, _)| libc::pollfd {
+                fd: e.raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            }));
+        loop {
+            let now = Instant::now();
+            if now >= deadline || stop.load(std::sync::atomic::Ordering::Relaxed) {
+                return false;
+            }
+            let wait = (deadline - now).min(Duration::from_millis(50));
+            // Rounded up: a poll that returns a few µs early would spin.
+            let ms = wait.as_micros().div_ceil(1000) as i32;
+            if self.pollfds.is_empty() {
+                std::thread::sleep(wait);
+                continue;
+            }
+            // SAFETY: a valid array of pollfds of the length given.
+            let n = unsafe {
+                libc::poll(
+                    self.pollfds.as_mut_ptr(),
+                    self.pollfds.len() as libc::nfds_t,
+                    ms,
+                )
+            };
+            if n > 0 {
+                return true;
+            }
+            if n < 0 && io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                std::thread::sleep(wait);
+            }
+        }
+    }
+
+    /// Faults recorded per thread since the last drain, most first.
+    pub fn drain(&mut self) -> FaultCounts {
+        let mut out = FaultCounts::new();
+        for (&tid, (event, covered)) in &mut self.events {
+            self.samples.clear();
+            event.drain(&mut self.samples);
+            if self.samples.is_empty() {
+                continue;
+            }
+            let faults = self.samples.len() as u64 * self.period;
+            *covered += faults;
+            out.push(FaultsSeen {
+                tid,
+                faults,
+                growing: false,
+                count: event.count().unwrap_or(0),
+            });
+        }
+        out.sort_by(|a, b| b.faults.cmp(&a.faults).then(a.tid.cmp(&b.tid)));
+        out
+    }
+
+    /// After the stacks were read: mark the threads that took faults between the drain and
+    /// now. Only those were surely still in the code that grows when read; a count above the
+    /// last record alone says nothing (the few faults left over at the end of every burst).
+    pub fn while_read(&self, counts: &mut FaultCounts) {
+        for seen in counts.iter_mut() {
+            seen.growing = self
+                .events
+                .get(&seen.tid)
+                .and_then(|(event, _)| event.count().ok())
+                .is_some_and(|now| now > seen.count);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FaultWatch;
+    use std::sync::atomic::AtomicBool;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_growing_thread_wakes_the_watch_and_is_named() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let grower = std::thread::spawn(move || {
+            tx.send(unsafe { libc::gettid() } as u32).unwrap();
+            go_rx.recv().unwrap();
+            let mut v = vec![0u8; 8 << 20];
+            for i in (0..v.len()).step_by(4096) {
+                v[i] = 1;
+            }
+            std::hint::black_box(&v);
+        });
+        let tid = rx.recv().unwrap();
+        let me = unsafe { libc::gettid() } as u32;
+        let mut watch = FaultWatch::open([tid, me], 64).expect("perf events (root)");
+        assert_eq!(watch.drain(), vec![], "nothing before the growth");
+        go_tx.send(()).unwrap();
+        let stop = AtomicBool::new(false);
+        assert!(watch.wait(Instant::now() + Duration::from_secs(10), &stop));
+        grower.join().unwrap();
+        let counts = watch.drain();
+        let grown: u64 = counts
+            .iter()
+            .filter(|c| c.tid == tid)
+            .map(|c| c.faults)
+            .sum();
+        // 2,048 pages touched: about 32 records of 64 (less what the first wait left).
+        assert!(grown >= 1024, "{counts:?}");
+        assert!(
+            counts.iter().all(|c| c.tid == tid || c.tid == me),
+            "{counts:?}"
+        );
+        // Drained after the grower finished: no fault after its last record but a remainder.
+        assert!(counts
+            .iter()
+            .filter(|c| c.tid == tid)
+            .all(|c| c.faults % 64 == 0));
+        // The grower exited: its event goes.
+        watch.sync(&[me]);
+        assert!(watch.events.len() == 1 && watch.events.contains_key(&me));
+    }
+}
