@@ -10,6 +10,7 @@
 
 pub mod cli;
 pub mod console;
+pub mod display;
 pub mod dump;
 pub mod error;
 pub mod fast_hash;

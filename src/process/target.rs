@@ -11,6 +11,7 @@ use super::elf::ElfFile;
 use super::live::LiveReader;
 use super::maps::ProcessMaps;
 use super::permissions::permission_hint;
+use crate::display::one_line;
 use crate::error::{Error, Result};
 
 /// A running process we read from.
@@ -365,38 +366,10 @@ fn strip_deleted(p: PathBuf) -> PathBuf {
     }
 }
 
-/// A command line as one printable line: `python -c "..."` scripts carry newlines, and any
-/// argument may carry terminal escape sequences that must not reach the user's terminal
-/// (`dump`, `top`) or break a title. Control characters are shown escaped (`\n`, `\t`, `\x1b`).
-pub(crate) fn one_line(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn command_lines_are_shown_on_one_printable_line() {
-        assert_eq!(one_line("python app.py --x"), "python app.py --x");
-        assert_eq!(
-            one_line("python -c \nimport time\n\ttime.sleep(1)\r"),
-            "python -c \\nimport time\\n\\ttime.sleep(1)\\r"
-        );
-        // An escape sequence in an argument (clear screen) arrives as text, not as a command.
-        assert_eq!(one_line("evil \u{1b}[2J"), "evil \\x1b[2J");
-        assert_eq!(one_line("naïve ✓"), "naïve ✓");
-    }
     use crate::process::ReadExt;
     use crate::process::{MappedFile, MemoryReader};
     use std::io::{BufRead, BufReader};

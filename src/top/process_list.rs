@@ -95,7 +95,7 @@ pub(crate) fn display_command(cmdline: &[String], exe: &str) -> String {
         }
         None => file_name(exe).to_string(),
     };
-    crate::process::target::one_line(&text)
+    crate::display::one_line(&text)
 }
 
 /// CPU use in percent of one core, from two readings of utime+stime.
