@@ -9,6 +9,8 @@ use std::sync::{Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use pyprobe::proc;
+
 /// One interpreter the tests must pass on.
 #[derive(Debug, Clone)]
 #[allow(dead_code)] // fields are used by some test modules only
@@ -138,31 +140,19 @@ impl Target {
         self.child.id()
     }
 
-    /// The scheduler state letter of the process (`/proc/PID/stat`).
+    /// The scheduler state letter of the process (`/proc/PID/stat`), `?` if it is gone.
     pub fn state(&self) -> char {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
-        stat.rsplit(')')
-            .next()
-            .and_then(|s| s.trim().chars().next())
-            .unwrap_or('?')
+        proc::stat(self.pid() as i32).map_or('?', |s| s.state)
     }
 
-    /// The scheduler state letter of every thread (`/proc/PID/task/*/stat`).
+    /// The scheduler state letter of every thread (`/proc/PID/task/*/stat`), by tid.
     pub fn thread_states(&self) -> Vec<(u32, char)> {
-        let Ok(dir) = std::fs::read_dir(format!("/proc/{}/task", self.pid())) else {
-            return Vec::new();
-        };
-        let mut out: Vec<(u32, char)> = dir
-            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-            .filter_map(|tid: u32| {
-                let stat = std::fs::read_to_string(format!("/proc/{}/task/{tid}/stat", self.pid()))
-                    .ok()?;
-                Some((tid, stat.rsplit(')').next()?.trim().chars().next()?))
-            })
-            .collect();
-        out.sort_unstable();
-        out
+        let pid = self.pid() as i32;
+        proc::tids(pid)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|tid| Some((tid, proc::task_stat(pid, tid).ok()?.state)))
+            .collect()
     }
 
     /// Why the target is not in a healthy, running state: some thread is stopped (`T`, `t`) or
@@ -176,14 +166,8 @@ impl Target {
         if !stopped.is_empty() {
             return Some(format!("threads left stopped: {stopped:?}"));
         }
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
-        let tracer = status
-            .lines()
-            .find_map(|l| l.strip_prefix("TracerPid:"))
-            .map(|v| v.trim().to_string())
-            .unwrap_or_default();
-        (tracer != "0").then(|| format!("still traced: TracerPid {tracer:?}"))
+        let tracer = proc::tracer(self.pid() as i32);
+        (tracer != Some(0)).then(|| format!("still traced: TracerPid {tracer:?}"))
     }
 
     /// Send the target `signal` (e.g. `libc::SIGUSR1`).
@@ -206,17 +190,7 @@ impl Target {
 
     /// CPU time used so far (utime + stime of /proc/PID/stat, in clock ticks).
     pub fn cpu_ticks(&self) -> u64 {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
-        let fields: Vec<&str> = stat
-            .rsplit(')')
-            .next()
-            .unwrap_or("")
-            .split_whitespace()
-            .collect();
-        // After the comm field: state is field 3, utime 14 and stime 15 (1-based, proc(5)).
-        let field = |n: usize| fields.get(n - 3).and_then(|v| v.parse::<u64>().ok());
-        field(14).unwrap_or(0) + field(15).unwrap_or(0)
+        proc::stat(self.pid() as i32).map_or(0, |s| s.utime.unwrap_or(0) + s.stime.unwrap_or(0))
     }
 
     /// Whether the target uses CPU within `timeout` (for targets that burn CPU: proves it is
@@ -369,9 +343,7 @@ impl Running {
     /// How many threads it has now (0 once it exited). pyprobe starts its sampler thread only
     /// once it has attached: more than one thread means it is sampling.
     pub fn thread_count(&self) -> usize {
-        std::fs::read_dir(format!("/proc/{}/task", self.child.id()))
-            .map(|d| d.count())
-            .unwrap_or(0)
+        proc::tids(self.child.id() as i32).map_or(0, |t| t.len())
     }
 
     /// Send it `signal` (e.g. `libc::SIGINT`).
