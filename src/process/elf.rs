@@ -12,18 +12,10 @@ use goblin::elf::section_header::{SHN_XINDEX, SHT_DYNSYM, SHT_NOBITS, SHT_SYMTAB
 use goblin::elf::sym::{Sym, Symtab, STT_FILE, STT_SECTION};
 use goblin::elf::{Elf, ProgramHeader, SectionHeader};
 
+pub use super::elf_symbols::Symbol;
 use super::elf_symbols::{string_at, SymbolIndex};
 use super::file_bytes::FileBytes;
 use crate::error::{Error, Result};
-
-/// A defined symbol: its file virtual address and size.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Symbol {
-    /// `st_value`: the address in the file's own address space (add the load bias).
-    pub addr: u64,
-    /// `st_size` in bytes (0 when unknown).
-    pub size: u64,
-}
 
 /// A section header: where the section lives in the file and in memory.
 #[derive(Debug, Clone, PartialEq, Eq)]

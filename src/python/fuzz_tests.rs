@@ -18,6 +18,7 @@ use super::linetable::{line_for, LineTableFormat};
 use super::{Interpreter, InterpreterRecord, OsThreads, Walker};
 use crate::error::Error;
 use crate::process::{ElfFile, SnapshotReader};
+use crate::rng::XorShift;
 
 /// Longest one property may run (all its cases) before it counts as a hang.
 const HANG: Duration = Duration::from_secs(120);
@@ -386,26 +387,10 @@ fn image_plan() -> impl Strategy<Value = ImagePlan> {
     )
 }
 
-/// xorshift64: expands an [`ImagePlan`] cheaply and reproducibly.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
-
 /// A random image: regions of words that start a little before the fixture's bases (so the
 /// interpreter and its first reads are covered) and hold pointers back into the regions.
 fn build_image(plan: &ImagePlan, bases: &[u64]) -> SnapshotReader {
-    let mut rng = Rng(plan.seed | 1);
+    let mut rng = XorShift::new(plan.seed);
     let mut snap = SnapshotReader::new();
     // The first regions cover the interpreter's own addresses; the rest land anywhere.
     let starts: Vec<u64> = (0..plan.regions)
@@ -428,8 +413,8 @@ fn build_image(plan: &ImagePlan, bases: &[u64]) -> SnapshotReader {
                     match rng.below(4) {
                         0 => 0,
                         1 => rng.below(4096),
-                        2 => rng.next() & 0x0000_7fff_ffff_fff8,
-                        _ => rng.next(),
+                        2 => rng.next_u64() & 0x0000_7fff_ffff_fff8,
+                        _ => rng.next_u64(),
                     }
                 };
                 w.to_le_bytes()

@@ -17,6 +17,7 @@ mod motion_tests;
 #[cfg(test)]
 mod mutation_tests;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use python_versions::Layout;
@@ -45,4 +46,10 @@ pub struct Interpreter {
     pub found_by: String,
     /// Fields where the target's published layout differs from our table (3.13+ patch drift).
     pub layout_drift: Vec<String>,
+}
+
+impl threads::OsThreadList for OsThreads {
+    fn tids(&self) -> &HashMap<u32, bool> {
+        &self.active
+    }
 }
