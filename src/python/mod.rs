@@ -11,6 +11,8 @@ mod version;
 mod walker;
 
 #[cfg(test)]
+mod drift_tests;
+#[cfg(test)]
 mod fuzz_tests;
 #[cfg(test)]
 mod motion_tests;
