@@ -15,6 +15,9 @@ mod drift_tests;
 #[cfg(test)]
 mod fuzz_tests;
 #[cfg(test)]
+#[path = "../../tests/support/interpreter_list.rs"]
+mod interpreter_list;
+#[cfg(test)]
 mod motion_tests;
 #[cfg(test)]
 mod mutation_tests;

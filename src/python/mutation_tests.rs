@@ -16,20 +16,17 @@ use crate::error::Result;
 use crate::process::{MemoryReader, ReadExt, SnapshotReader};
 use crate::rng::XorShift;
 
-/// One fixture per frame-walk family, plus the deep stacks (long frame chains).
-const FIXTURES: &[&str] = &[
-    "pyenv-2.7.18",
-    "pyenv-3.6.15",
-    "pyenv-3.9.18",
-    "pyenv-3.10.13",
-    "pyenv-3.11.7",
-    "pyenv-3.12.1",
-    "debian-3.13",
-    "debian-3.14",
-    "debian-3.15",
-    "deep_100/pyenv-3.9.18",
-    "deep_100/pyenv-3.11.7",
-];
+/// One fixture per frame-walk family (the interpreters tagged `family` in
+/// tests/interpreters.txt), plus deep stacks of heap frames and of data-stack chunks (long
+/// frame chains).
+fn fixtures() -> Vec<String> {
+    let mut names = super::interpreter_list::labels_tagged("family");
+    names.extend([
+        "deep_100/pyenv-3.9.18".into(),
+        "deep_100/pyenv-3.11.7".into(),
+    ]);
+    names
+}
 
 /// Corrupted walks per fixture; `PYPROBE_MUTATIONS=N` runs more (a longer hunt, same seeds).
 const ITERATIONS: u32 = 400;
@@ -227,7 +224,7 @@ fn torture(fx: &Fixture, progress: &mpsc::Sender<String>) -> Vec<String> {
 
 #[test]
 fn corrupted_snapshots_never_panic_or_hang() {
-    let fixtures: Vec<Fixture> = FIXTURES.iter().map(|n| Fixture::load(n)).collect();
+    let fixtures: Vec<Fixture> = fixtures().iter().map(|n| Fixture::load(n)).collect();
     let (tx, rx) = mpsc::channel();
     let worker = std::thread::spawn(move || {
         let mut panics = Vec::new();

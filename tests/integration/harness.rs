@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use pyprobe::proc;
 
+use crate::interpreter_list;
+
 /// One interpreter the tests must pass on.
 #[derive(Debug, Clone)]
 #[allow(dead_code)] // fields are used by some test modules only
@@ -23,39 +25,33 @@ pub struct Interpreter {
     pub version: (u8, u8),
 }
 
-const PYENV: &[&str] = &[
-    "2.7.18", "3.6.15", "3.7.16", "3.8.18", "3.9.18", "3.10.13", "3.11.7", "3.12.1", "3.13.0",
-];
-
-/// Every interpreter listed in the project's brief. A missing one fails the test run (it is
-/// not skipped): CI must prove each of them.
+/// Every interpreter of tests/interpreters.txt. A missing one fails the test run (it is not
+/// skipped): CI must prove each of them.
 pub fn interpreters() -> &'static [Interpreter] {
     static ALL: OnceLock<Vec<Interpreter>> = OnceLock::new();
     ALL.get_or_init(|| {
-        let mut out = Vec::new();
-        for v in PYENV {
-            let mut parts = v.split('.');
-            let major = parts.next().unwrap().parse().unwrap();
-            let minor = parts.next().unwrap().parse().unwrap();
-            out.push(Interpreter {
-                label: format!("pyenv-{v}"),
-                path: PathBuf::from(format!("/root/.pyenv/versions/{v}/bin/python")),
-                version: (major, minor),
-            });
-        }
-        out.push(Interpreter {
-            label: "debian-static-3.11".into(),
-            path: "/usr/bin/python3.11".into(),
-            version: (3, 11),
-        });
-        for (minor, line) in [(14u8, 0usize), (13, 1), (15, 2)] {
-            let path = debian_pythons().get(line).cloned().unwrap_or_default();
-            out.push(Interpreter {
-                label: format!("debian-3.{minor}"),
-                path,
-                version: (3, minor),
-            });
-        }
+        let listed = interpreter_list::listed();
+        let debian = if listed.iter().any(|l| l.debian().is_some()) {
+            debian_pythons()
+        } else {
+            Vec::new()
+        };
+        let out: Vec<Interpreter> = listed
+            .into_iter()
+            .map(|l| Interpreter {
+                path: l.path().unwrap_or_else(|| {
+                    // The installer prints `…/pythonX.Y` for each Debian build it keeps.
+                    let name = format!("python{}", l.debian().expect("a debian: entry"));
+                    debian
+                        .iter()
+                        .find(|p| p.file_name().is_some_and(|n| *n == *name))
+                        .cloned()
+                        .unwrap_or_else(|| PathBuf::from(format!("(not installed: {name})")))
+                }),
+                label: l.label,
+                version: l.version,
+            })
+            .collect();
         let missing: Vec<String> = out
             .iter()
             .filter(|i| !i.path.is_file())
@@ -69,8 +65,8 @@ pub fn interpreters() -> &'static [Interpreter] {
     })
 }
 
-/// Paths printed by the repository's `tools/install-debian-pythons` (3.14, 3.13, 3.15);
-/// installs them on first use.
+/// Paths printed by the repository's `tools/install-debian-pythons` (the `debian:` entries of
+/// tests/interpreters.txt); installs them on first use.
 fn debian_pythons() -> Vec<PathBuf> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/install-debian-pythons");
     let out = Command::new("bash")
