@@ -17,7 +17,7 @@ pyprobe in release mode, then measures, side by side in one run:
 Usage: python3 benches/compare.py [--seconds 5] [--long-seconds 60] [--only pyprobe] [--no-build]
                                   [--memory-only | --only-cpu |
                                    --only-slowdown [--slowdown-rounds 8] [--slowdown-window 2]]
-Needs root (ptrace) and the interpreters under /root/.pyenv and /opt/debian-pythons (the latter
+Needs root (ptrace) and the interpreters of tests/interpreters.txt (the Debian builds are
 installed by tools/install-debian-pythons, which setup() runs).
 Prints one table per measure; timings belong here, not in tests.
 """
@@ -36,13 +36,13 @@ VENV = os.path.join(ROOT, "target", "bench-venv")
 PYPROBE = os.path.join(ROOT, "target", "release", "pyprobe")
 SCRIPTS = os.path.join(ROOT, "benches", "targets")
 
-NEW = [("3.11", "/root/.pyenv/versions/3.11.7/bin/python"),
-       ("3.12", "/root/.pyenv/versions/3.12.1/bin/python"),
-       ("3.13", "/root/.pyenv/versions/3.13.0/bin/python"),
-       ("3.14", "/opt/debian-pythons/root/usr/bin/python3.14")]
-OLD = [("3.6", "/root/.pyenv/versions/3.6.15/bin/python"),
-       ("3.9", "/root/.pyenv/versions/3.9.18/bin/python"),
-       ("3.10", "/root/.pyenv/versions/3.10.13/bin/python")]
+sys.path.insert(0, os.path.join(ROOT, "benches"))
+from interpreters import first_of  # noqa: E402
+
+# The interpreters of the tables (X.Y, path), from tests/interpreters.txt. Looked up when
+# main() runs, after setup() has installed the Debian builds.
+NEW_VERSIONS = ["3.11", "3.12", "3.13", "3.14"]
+OLD_VERSIONS = ["3.6", "3.9", "3.10"]
 
 
 def setup(build=True):
@@ -489,6 +489,8 @@ def main():
     tools = args.only or ["pyprobe", "py-spy", "austin"]
     pause_modes = tools + (["pyprobe --blocking"] if "pyprobe" in tools else [])
     setup(build=not args.no_build)
+    NEW = [first_of(v) for v in NEW_VERSIONS]
+    OLD = [first_of(v) for v in OLD_VERSIONS]
     if args.memory_only:
         table("Profiler memory", *long_rss(tools, NEW[0][1], args.long_seconds))
         return

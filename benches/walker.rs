@@ -16,16 +16,18 @@ use pyprobe::python::{Interpreter, InterpreterRecord, OsThreads, Walker};
 use pyprobe::stack::{Frame, ThreadStack};
 use pyprobe::Result;
 
-/// One fixture per frame-walk family: (family, interpreter label).
-const FAMILIES: &[(&str, &str)] = &[
-    ("2.7", "pyenv-2.7.18"),
-    ("3.9", "pyenv-3.9.18"),
-    ("3.11", "pyenv-3.11.7"),
-    ("3.12", "pyenv-3.12.1"),
-    ("3.13", "debian-3.13"),
-    ("3.14", "debian-3.14"),
-    ("3.15", "debian-3.15"),
-];
+#[path = "../tests/support/interpreter_list.rs"]
+mod interpreter_list;
+
+/// One fixture per frame-walk family, the interpreters tagged `deep` in tests/interpreters.txt:
+/// (its version, its label).
+fn families() -> Vec<(String, String)> {
+    interpreter_list::listed()
+        .into_iter()
+        .filter(|l| l.has("deep"))
+        .map(|l| (format!("{}.{}", l.version.0, l.version.1), l.label))
+        .collect()
+}
 
 /// The scenes recorded per family: the two-thread `stack_shape.py` and the 100-frame stack.
 const SCENES: &[(&str, &str)] = &[("shape", ""), ("deep100", "deep_100/")];
@@ -192,7 +194,7 @@ fn sample(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
     for (scene, dir) in SCENES {
-        for (family, label) in FAMILIES {
+        for (family, label) in families() {
             let fx = load(&format!("{dir}{label}"));
             let mut w = fx.warm_walker();
             group.bench_function(format!("{family}/{scene}"), |b| {
@@ -207,7 +209,7 @@ fn sample(c: &mut Criterion) {
 fn sample_mix() -> Vec<Vec<ThreadStack>> {
     let mut out = Vec::new();
     for (_, dir) in SCENES {
-        for (_, label) in FAMILIES {
+        for (_, label) in families() {
             out.push(load(&format!("{dir}{label}")).stacks);
         }
     }

@@ -3,7 +3,7 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use crate::output::short_filename;
+use crate::display::short_filename;
 use crate::session::{PauseMode, Session};
 use crate::stack::ThreadStack;
 

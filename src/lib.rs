@@ -1,7 +1,8 @@
 //! pyprobe: a sampling profiler for CPython that reads a running interpreter's stacks, and its
 //! resident memory, from outside the process.
 //!
-//! The layers, bottom up: [`process`] (attach, maps, ELF symbols, memory reads through
+//! The layers, bottom up: [`proc`] (the only reader of `/proc`), [`process`] (attach, maps,
+//! ELF symbols, memory reads through
 //! [`process::MemoryReader`]), [`python`] (find the interpreter, walk threads and frames),
 //! [`session`] (an attached process), [`sampler`] (the clock), [`profile`] (aggregation) and
 //! [`output`] (file formats). [`record`], [`dump`] and [`top`] are the commands; [`cli`] maps
@@ -10,6 +11,7 @@
 
 pub mod cli;
 pub mod console;
+pub mod display;
 pub mod dump;
 pub mod error;
 pub mod fast_hash;
@@ -17,6 +19,7 @@ pub mod memory;
 pub mod name;
 pub mod output;
 pub mod perf;
+pub mod proc;
 pub mod process;
 pub mod profile;
 pub mod python;

@@ -35,6 +35,12 @@ impl XorShift {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 
+    /// Uniform in [0, n) (n = 0 is taken as 1); the modulo's bias is negligible for the small
+    /// `n` of test data.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+
     /// true or false, each half the time.
     pub fn flip(&mut self) -> bool {
         self.next_u64() >> 63 == 1
@@ -54,5 +60,14 @@ mod tests {
         let mean = (0..100_000).map(|_| rng.unit()).sum::<f64>() / 100_000.0;
         assert!((mean - 0.5).abs() < 0.005, "{mean}");
         assert!((0..1000).all(|_| (0.0..1.0).contains(&rng.unit())));
+        assert!((0..1000).all(|_| rng.below(6) < 6));
+        assert_eq!(rng.below(0), 0);
+    }
+
+    #[test]
+    fn same_seed_same_sequence() {
+        let (mut a, mut b) = (XorShift::new(7), XorShift::new(6));
+        // 6 and 7 differ only in the bit that seeding sets.
+        assert!((0..100).all(|_| a.next_u64() == b.next_u64()));
     }
 }

@@ -5,6 +5,9 @@ use python_versions::{layout_for, supported_versions, Layout, ABSENT, LAYOUTS};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+#[path = "../../tests/support/interpreter_list.rs"]
+mod interpreter_list;
+
 fn crate_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -57,7 +60,7 @@ fn regenerates_identically() {
             "`generate.py --check` failed ({}):\n{}\n{}\n\
              If headers are missing: the Debian 3.13/3.14/3.15 builds install with \
              `tools/install-debian-pythons` (as root, from the repository root); the others are \
-             pyenv shared builds (`pyenv install X.Y.Z`, versions listed in generate.py).\n\
+             pyenv shared builds (`pyenv install X.Y.Z`, versions in tests/interpreters.txt).\n\
              If the headers are there and the tables are stale: run \
              python_versions/generator/generate.py and commit the result.",
             out.status,
@@ -67,7 +70,8 @@ fn regenerates_identically() {
     }
 }
 
-/// Every `src/vX_Y.rs` has a `mod` and a `LAYOUTS` line (in order), and nothing else is listed.
+/// Every `src/vX_Y.rs` has a `mod` and a `LAYOUTS` line in the generated registry.rs (in
+/// order), and nothing else is listed.
 #[test]
 fn every_table_is_registered() {
     let src = crate_dir().join("src");
@@ -85,7 +89,7 @@ fn every_table_is_registered() {
     files.sort();
     assert!(!files.is_empty(), "no src/vX_Y.rs tables");
 
-    let lib = std::fs::read_to_string(src.join("lib.rs")).expect("read lib.rs");
+    let lib = std::fs::read_to_string(src.join("registry.rs")).expect("read registry.rs");
     let mut mods: Vec<(u8, u8)> = lib
         .lines()
         .filter_map(|l| parse(l.trim().strip_prefix("mod ")?.strip_suffix(';')?))
@@ -93,7 +97,7 @@ fn every_table_is_registered() {
     mods.sort();
     assert_eq!(
         mods, files,
-        "`mod vX_Y;` lines in lib.rs vs src/vX_Y.rs files"
+        "`mod vX_Y;` lines in registry.rs vs src/vX_Y.rs files"
     );
 
     // The registry lines in source order, e.g. `&v3_11::LAYOUT,`.
@@ -120,12 +124,19 @@ fn every_table_is_registered() {
 
 #[test]
 fn registry_lookups() {
-    assert_eq!(
-        supported_versions(),
-        ["2.7", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "3.14", "3.15"]
-    );
+    // The generated registry is the interpreter list's: a line added there and not generated
+    // fails here.
+    let listed: Vec<(u8, u8)> = interpreter_list::listed()
+        .into_iter()
+        .filter(|l| l.has("headers"))
+        .map(|l| l.version)
+        .collect();
+    let names: Vec<String> = listed.iter().map(|v| format!("{}.{}", v.0, v.1)).collect();
+    assert_eq!(supported_versions(), names);
+    assert_eq!(names[..2], ["2.7", "3.6"]);
     assert!(layout_for(3, 5).is_none());
-    assert!(layout_for(3, 16).is_none());
+    let &(major, minor) = listed.last().expect("versions");
+    assert!(layout_for(major, minor + 1).is_none());
     for l in LAYOUTS {
         let prefix = format!("{}.{}.", l.version.0, l.version.1);
         assert!(

@@ -3,7 +3,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use procfs::ProcessCGroup;
+use crate::proc::ProcessCGroup;
 use serde::Serialize;
 
 /// A cgroup memory limit and the group's current usage.
@@ -68,7 +68,7 @@ impl LimitFiles {
     fn read(&self) -> Option<CgroupLimit> {
         let number = |file: &File| -> Option<u64> {
             let mut buf = [0u8; 32];
-            let text = super::read_start(file, &mut buf)?;
+            let text = crate::proc::read_start(file, &mut buf)?;
             std::str::from_utf8(text).ok()?.trim().parse().ok()
         };
         let (limit, usage) = (number(&self.limit)?, number(&self.usage)?);

@@ -73,10 +73,7 @@ fn own_descriptor(asked: &Path) -> anyhow::Result<Option<RawFd>> {
         let Some(text) = path.to_str() else {
             return Ok(None);
         };
-        let number = ["/proc/self/fd/", "/proc/thread-self/fd/", "/dev/fd/"]
-            .iter()
-            .find_map(|prefix| text.strip_prefix(prefix));
-        if let Some(number) = number {
+        if let Some(number) = crate::proc::own_fd_number(text) {
             return Ok(number.parse().ok());
         }
         let Ok(target) = fs::read_link(&path) else {
@@ -155,7 +152,7 @@ pub fn check_writable<P: AsRef<Path>>(path: P) -> anyhow::Result<()> {
 }
 
 fn descriptor_path(fd: RawFd) -> PathBuf {
-    PathBuf::from(format!("/proc/self/fd/{fd}"))
+    crate::proc::own_fd_path(fd)
 }
 
 /// Write through a duplicate of our descriptor `fd`: its file position and append mode are
@@ -578,7 +575,7 @@ mod tests {
             Destination::Descriptor(2)
         );
         let to_stdout = dir.path().join("out");
-        std::os::unix::fs::symlink("/proc/self/fd/1", &to_stdout).unwrap();
+        std::os::unix::fs::symlink(crate::proc::own_fd_path(1), &to_stdout).unwrap();
         assert_eq!(destination(&to_stdout).unwrap(), Destination::Descriptor(1));
         assert_eq!(
             destination(Path::new("./-")).unwrap(),

@@ -11,6 +11,7 @@ use inferno::flamegraph::{self, color::MultiPalette, Palette};
 
 use super::collapsed::collapsed_lines;
 use super::{OutputOptions, ProfileWriter};
+use crate::display::escape_markup;
 use crate::profile::Profile;
 
 /// Writes [`super::Format::Flamegraph`].
@@ -95,23 +96,6 @@ fn no_samples_reason(profile: &Profile) -> String {
     s
 }
 
-fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // Not allowed in XML 1.0 at all.
-            c if c.is_control() && !matches!(c, '\t' | '\n' | '\r') => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// The document for a profile without samples.
 fn write_empty_svg(profile: &Profile, out: &mut dyn Write) -> anyhow::Result<()> {
     write!(
@@ -124,9 +108,9 @@ fn write_empty_svg(profile: &Profile, out: &mut dyn Write) -> anyhow::Result<()>
 <text x="600" y="85" text-anchor="middle" font-family="Verdana" font-size="12" fill="#555555">{subtitle}</text>
 </svg>
 "##,
-        title = xml_escape(title(profile)),
-        reason = xml_escape(&no_samples_reason(profile)),
-        subtitle = xml_escape(&subtitle(profile)),
+        title = escape_markup(title(profile)),
+        reason = escape_markup(&no_samples_reason(profile)),
+        subtitle = escape_markup(&subtitle(profile)),
     )?;
     Ok(())
 }
@@ -141,10 +125,6 @@ mod tests {
         assert_eq!(trim_float(10.0), "10");
         assert_eq!(trim_float(0.5), "0.5");
         assert_eq!(trim_float(2.25), "2.25");
-        assert_eq!(
-            xml_escape("a<b>&\"c'\u{1}"),
-            "a&lt;b&gt;&amp;&quot;c&apos; "
-        );
         let mut p = Profile::new("", Duration::from_millis(10));
         p.sample_count = 5;
         p.duration = Duration::from_millis(1234);

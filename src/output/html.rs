@@ -14,6 +14,7 @@ use std::io::Write;
 use serde::Serialize;
 
 use super::{frame_label, OutputOptions, ProfileWriter};
+use crate::display::escape_markup;
 use crate::profile::{MemorySummary, Profile, Weights};
 
 const CSS: &str = include_str!("html/report.css");
@@ -252,22 +253,6 @@ impl<'a> Report<'a> {
     }
 }
 
-/// Escape text for HTML element content and attribute values.
-fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// JSON safe to embed in a `<script>` element: `<`, `>` and `&` only occur inside JSON strings,
 /// where their `\u00XX` escapes mean the same, so `</script>` and `<!--` cannot appear.
 fn script_safe_json<T: Serialize>(value: &T) -> serde_json::Result<String> {
@@ -291,9 +276,9 @@ impl ProfileWriter for HtmlWriter {
     ) -> anyhow::Result<()> {
         let report = Report::of(profile, opts);
         let json = script_safe_json(&report)?;
-        let title = escape_html(&profile.title);
+        let title = escape_markup(&profile.title);
         let memory_line = match &report.summary {
-            Some(s) => escape_html(s),
+            Some(s) => escape_markup(s),
             None => "memory: no RSS readings".to_string(),
         };
         let empty = if report.is_empty() {
@@ -556,7 +541,7 @@ mod tests {
         let summary = MemorySummary::of(&p).unwrap().to_string();
         assert_eq!(d["summary"], summary.as_str());
         assert!(
-            html.contains(&escape_html(&summary)),
+            html.contains(&escape_markup(&summary)),
             "header lacks the summary"
         );
         assert!(summary.contains("peak 109.0 MiB at 0.90 s (in grow (/app/main.py:10))"));
@@ -669,7 +654,6 @@ mod tests {
 
     #[test]
     fn escapes() {
-        assert_eq!(escape_html("a<b>&\"'"), "a&lt;b&gt;&amp;&quot;&#39;");
         let json = script_safe_json(&"</script><!-- &").unwrap();
         assert_eq!(json, r#""\u003c/script\u003e\u003c!-- \u0026""#);
         assert_eq!(

@@ -36,11 +36,12 @@ mod speedscope;
 #[cfg(test)]
 mod golden_tests;
 
+pub use crate::display::short_filename;
 pub use collapsed::{collapsed_lines, CollapsedWriter};
 pub use flamegraph::FlamegraphWriter;
 pub use gecko::GeckoWriter;
 pub use html::HtmlWriter;
-pub use label::{frame_label, short_filename};
+pub use label::frame_label;
 pub use pprof::PprofWriter;
 pub use speedscope::SpeedscopeWriter;
 

@@ -57,10 +57,7 @@ pub(crate) fn may_open_existing(level: u32, file_uid: u32, dir: Owned, us: u32) 
 /// kernel still enforces its setting), it is taken as 1: what systemd sets on every
 /// distribution, and the side that refuses rather than writes.
 fn sysctl(name: &str) -> u32 {
-    fs::read_to_string(format!("/proc/sys/fs/{name}"))
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(1)
+    crate::proc::sysctl(&format!("fs/{name}")).unwrap_or(1)
 }
 
 /// Our file-system uid: the effective uid (pyprobe never changes its fsuid).

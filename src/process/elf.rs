@@ -12,18 +12,10 @@ use goblin::elf::section_header::{SHN_XINDEX, SHT_DYNSYM, SHT_NOBITS, SHT_SYMTAB
 use goblin::elf::sym::{Sym, Symtab, STT_FILE, STT_SECTION};
 use goblin::elf::{Elf, ProgramHeader, SectionHeader};
 
+pub use super::elf_symbols::Symbol;
 use super::elf_symbols::{string_at, SymbolIndex};
 use super::file_bytes::FileBytes;
 use crate::error::{Error, Result};
-
-/// A defined symbol: its file virtual address and size.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Symbol {
-    /// `st_value`: the address in the file's own address space (add the load bias).
-    pub addr: u64,
-    /// `st_size` in bytes (0 when unknown).
-    pub size: u64,
-}
 
 /// A section header: where the section lives in the file and in memory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,9 +47,7 @@ impl ElfFile {
     /// container (another mount namespace) resolves its own files; if that fails (e.g. no
     /// permission on `/proc/PID/root`), the plain path.
     pub fn open_for_pid(pid: i32, path: &Path) -> Result<Self> {
-        let relative = path.strip_prefix("/").unwrap_or(path);
-        let via_root = PathBuf::from(format!("/proc/{pid}/root")).join(relative);
-        match FileBytes::open(&via_root) {
+        match FileBytes::open(&crate::proc::root_path(pid, path)) {
             Ok(bytes) => Self::parse_bytes(path, bytes),
             Err(_) => Self::open(path),
         }
@@ -302,7 +292,7 @@ mod tests {
 
     #[test]
     fn own_executable() {
-        let exe = std::fs::read_link("/proc/self/exe").unwrap();
+        let exe = std::env::current_exe().unwrap();
         let elf = ElfFile::open_for_pid(std::process::id() as i32, &exe).unwrap();
         assert!(elf.first_load_vaddr().is_some());
         assert!(elf.section(".text").is_some());
@@ -338,12 +328,7 @@ mod tests {
             DEBIAN_PY.to_string(),
             "/root/.pyenv/versions/2.7.18/bin/python".to_string(),
         ];
-        paths.push(
-            std::fs::read_link("/proc/self/exe")
-                .unwrap()
-                .display()
-                .to_string(),
-        );
+        paths.push(std::env::current_exe().unwrap().display().to_string());
         for path in paths.iter().map(Path::new).filter(|p| p.exists()) {
             let bytes = std::fs::read(path).unwrap();
             let elf = Elf::parse(&bytes).unwrap();
@@ -396,7 +381,7 @@ mod tests {
     #[test]
     fn malformed_input_is_an_error() {
         let p = Path::new("junk");
-        let real = std::fs::read("/proc/self/exe").unwrap();
+        let real = std::fs::read(std::env::current_exe().unwrap()).unwrap();
         let mut cases: Vec<Vec<u8>> = vec![
             vec![],
             b"\x7fELF".to_vec(),

@@ -8,7 +8,14 @@
 use crate::fast_hash::{FastHasher, FastMap};
 use std::hash::Hasher;
 
-use super::elf::Symbol;
+/// A defined symbol: its file virtual address and size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Symbol {
+    /// `st_value`: the address in the file's own address space (add the load bias).
+    pub addr: u64,
+    /// `st_size` in bytes (0 when unknown).
+    pub size: u64,
+}
 
 /// Every defined symbol, first definition of a name kept.
 #[derive(Debug, Clone, Default)]

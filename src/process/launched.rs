@@ -178,7 +178,7 @@ mod tests {
     }
 
     fn gone(pid: i32) -> bool {
-        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        !crate::proc::exists(pid)
     }
 
     #[test]

@@ -1,40 +1,10 @@
-//! The target's memory maps (`/proc/PID/maps` via proc-maps): which file is mapped where, its
+//! The target's memory maps (read by [`crate::proc::maps`]): which file is mapped where, its
 //! load bias, and which addresses are readable.
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
-/// One line of `/proc/PID/maps`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MapRegion {
-    /// First address.
-    pub start: u64,
-    /// One past the last address.
-    pub end: u64,
-    /// Offset in the mapped file (0 for anonymous memory).
-    pub offset: u64,
-    /// `r` permission.
-    pub readable: bool,
-    /// `w` permission.
-    pub writable: bool,
-    /// `x` permission.
-    pub executable: bool,
-    /// The mapped file or pseudo-file (`[heap]`, `[stack]`), `None` for anonymous memory.
-    /// A trailing ` (deleted)` is removed (the file was replaced on disk after it was mapped).
-    pub path: Option<PathBuf>,
-}
-
-impl MapRegion {
-    /// Whether `addr` lies in this region.
-    pub fn contains(&self, addr: u64) -> bool {
-        self.start <= addr && addr < self.end
-    }
-
-    /// Size in bytes.
-    pub fn size(&self) -> u64 {
-        self.end - self.start
-    }
-}
+pub use crate::proc::MapRegion;
 
 /// A file mapped into the target: the span of all its mappings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,7 +47,7 @@ pub struct ProcessMaps {
 impl ProcessMaps {
     /// Read `/proc/PID/maps`.
     pub fn read(pid: i32) -> Result<Self> {
-        let ranges = proc_maps::get_process_maps(pid).map_err(|e| match e.raw_os_error() {
+        let regions = crate::proc::maps(pid).map_err(|e| match e.raw_os_error() {
             Some(libc::ENOENT) | Some(libc::ESRCH) => Error::ProcessExited { pid },
             Some(libc::EACCES) | Some(libc::EPERM) => Error::PermissionDenied {
                 pid,
@@ -88,18 +58,6 @@ impl ProcessMaps {
                 source: e,
             },
         })?;
-        let regions = ranges
-            .iter()
-            .map(|m| MapRegion {
-                start: m.start() as u64,
-                end: (m.start() + m.size()) as u64,
-                offset: m.offset as u64,
-                readable: m.is_read(),
-                writable: m.is_write(),
-                executable: m.is_exec(),
-                path: m.filename().map(strip_deleted),
-            })
-            .collect();
         Ok(Self::from_regions(regions))
     }
 
@@ -207,14 +165,6 @@ impl ProcessMaps {
     }
 }
 
-/// The kernel appends " (deleted)" when a mapped file was unlinked (e.g. upgraded in place).
-fn strip_deleted(p: &Path) -> PathBuf {
-    match p.to_str().and_then(|s| s.strip_suffix(" (deleted)")) {
-        Some(s) => PathBuf::from(s),
-        None => p.to_path_buf(),
-    }
-}
-
 /// The system page size (4 KiB on x86_64, up to 64 KiB on some arm64 kernels).
 pub(crate) fn page_size() -> u64 {
     // SAFETY: sysconf has no preconditions.
@@ -302,11 +252,10 @@ mod tests {
     #[test]
     fn own_maps() {
         let m = ProcessMaps::read(std::process::id() as i32).unwrap();
-        let exe = std::fs::read_link("/proc/self/exe").unwrap();
+        let exe = std::env::current_exe().unwrap();
         let f = m.executable(&exe).unwrap();
         let here = own_maps as *const () as u64;
         assert!(f.start <= here && here < f.end);
         assert!(m.is_readable(here, 8));
-        assert!(strip_deleted(Path::new("/a/b (deleted)")) == Path::new("/a/b"));
     }
 }

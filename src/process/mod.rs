@@ -17,6 +17,8 @@ pub mod snapshot;
 pub mod target;
 pub mod thread_states;
 
+/// The kept-open task `stat` files live with the other /proc readers.
+pub use crate::proc::ThreadStates;
 pub use elf::{ElfFile, Section, Symbol};
 pub use launched::{EndSignal, Ending, Launched};
 pub use live::LiveReader;
@@ -25,7 +27,7 @@ pub use permissions::permission_hint;
 pub use prefetch::Prefetching;
 pub use snapshot::{RecordingReader, SnapshotReader};
 pub use target::{PauseGuard, Target};
-pub use thread_states::{StateCache, ThreadStates};
+pub use thread_states::StateCache;
 
 /// The page size of the targets (x86_64): memory is mapped, and readable, page by page.
 pub(crate) const PAGE: u64 = 4096;

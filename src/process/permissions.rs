@@ -2,9 +2,15 @@
 //! rights as ptrace-attaching to it, and the fix depends on why we lack them.
 use std::fs;
 
+use crate::proc;
+
 /// `CAP_SYS_PTRACE` from `<linux/capability.h>`: the bit in `CapEff` that lets a non-parent
 /// read any process.
 const CAP_SYS_PTRACE: u32 = 19;
+
+/// The Yama LSM's setting of who may ptrace whom (absent without Yama).
+/// https://www.kernel.org/doc/html/latest/admin-guide/LSM/Yama.html
+const PTRACE_SCOPE: &str = "kernel/yama/ptrace_scope";
 
 /// Explains what to try when reading process `pid` was refused: run as root, the Yama
 /// `ptrace_scope` setting, the `SYS_PTRACE` capability in containers, a target owned by
@@ -15,7 +21,7 @@ pub fn permission_hint(pid: i32) -> String {
     let mut hints = Vec::new();
     if euid != 0 {
         hints.push("run pyprobe as root (e.g. `sudo pyprobe ...`)".to_string());
-        if let Some(owner) = target_uid(pid) {
+        if let Some(owner) = proc::uid(pid) {
             if owner != euid {
                 hints.push(format!(
                     "the target runs as uid {owner} and you are uid {euid}: only root (or a \
@@ -31,23 +37,21 @@ pub fn permission_hint(pid: i32) -> String {
                 .to_string(),
         );
     }
-    if let Some(scope) = ptrace_scope() {
+    if let Some(scope) = proc::sysctl(PTRACE_SCOPE) {
+        let setting = proc::sysctl_path(PTRACE_SCOPE);
+        let setting = setting.display();
         match scope {
             0 => {}
-            1 => hints.push(
-                "/proc/sys/kernel/yama/ptrace_scope is 1: only a parent may read its child \
-                 unless you are root or have CAP_SYS_PTRACE (or launch the target through \
-                 pyprobe, or `echo 0 | sudo tee /proc/sys/kernel/yama/ptrace_scope`)"
-                    .to_string(),
-            ),
-            2 => hints.push(
-                "/proc/sys/kernel/yama/ptrace_scope is 2: only processes with CAP_SYS_PTRACE \
-                 (root) may read others"
-                    .to_string(),
-            ),
+            1 => hints.push(format!(
+                "{setting} is 1: only a parent may read its child unless you are root or have \
+                 CAP_SYS_PTRACE (or launch the target through pyprobe, or `echo 0 | sudo tee \
+                 {setting}`)"
+            )),
+            2 => hints.push(format!(
+                "{setting} is 2: only processes with CAP_SYS_PTRACE (root) may read others"
+            )),
             _ => hints.push(format!(
-                "/proc/sys/kernel/yama/ptrace_scope is {scope}: ptrace is disabled on this \
-                 machine until reboot"
+                "{setting} is {scope}: ptrace is disabled on this machine until reboot"
             )),
         }
     }
@@ -70,49 +74,22 @@ pub fn permission_hint(pid: i32) -> String {
     hints.join("; ")
 }
 
-/// The Yama ptrace scope, if the Yama module is present.
-fn ptrace_scope() -> Option<u32> {
-    fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope")
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
-}
-
 /// Whether our effective capabilities include `CAP_SYS_PTRACE`.
 fn has_cap_sys_ptrace() -> bool {
-    let Ok(status) = fs::read_to_string("/proc/self/status") else {
-        // Cannot tell: do not send the user chasing a capability they may have.
-        return true;
-    };
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
-        .is_none_or(|caps| caps & (1 << CAP_SYS_PTRACE) != 0)
+    // Cannot tell: do not send the user chasing a capability they may have.
+    proc::own_effective_capabilities().is_none_or(|caps| caps & (1 << CAP_SYS_PTRACE) != 0)
 }
 
-/// The real uid owning process `pid` (`Uid:` in its status).
-fn target_uid(pid: i32) -> Option<u32> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
-}
-
-/// Best-effort detection of running inside a container.
+/// Best-effort detection of running inside a container: a marker file of the runtime, or
+/// init's cgroup named after one.
 fn in_container() -> bool {
     if fs::metadata("/.dockerenv").is_ok() || fs::metadata("/run/.containerenv").is_ok() {
         return true;
     }
-    fs::read_to_string("/proc/1/cgroup").is_ok_and(|c| {
+    proc::cgroups(1).iter().any(|g| {
         ["docker", "kubepods", "containerd", "libpod", "lxc"]
             .iter()
-            .any(|k| c.contains(k))
+            .any(|k| g.pathname.contains(k))
     })
 }
 
@@ -126,12 +103,5 @@ mod tests {
         assert!(!h.is_empty());
         // An absent pid must not break the probes.
         assert!(!permission_hint(i32::MAX - 1).is_empty());
-    }
-
-    #[test]
-    fn own_uid_is_found() {
-        // SAFETY: getuid cannot fail.
-        let uid = unsafe { libc::getuid() };
-        assert_eq!(target_uid(std::process::id() as i32), Some(uid));
     }
 }

@@ -1,17 +1,17 @@
 //! A target process by pid: existence checks, executable and command line, threads and their
 //! run states, memory maps, and pausing.
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use super::elf::ElfFile;
 use super::live::LiveReader;
 use super::maps::ProcessMaps;
 use super::permissions::permission_hint;
+use crate::display::one_line;
 use crate::error::{Error, Result};
+use crate::proc;
 
 /// A running process we read from.
 #[derive(Debug)]
@@ -19,7 +19,7 @@ pub struct Target {
     pid: i32,
     exe: PathBuf,
     cmdline: Vec<String>,
-    /// Field 22 of `/proc/PID/stat` at open: if the pid is reused by a new process, this
+    /// `starttime` of `/proc/PID/stat` at open: if the pid is reused by a new process, this
     /// changes, so `is_alive` does not mistake the newcomer for our target.
     start_time: u64,
     /// `/proc/PID/auxv` at open (`None` if unreadable). The kernel writes a new auxiliary vector
@@ -27,14 +27,6 @@ pub struct Target {
     /// the process cannot change it: a different one means the program was replaced.
     auxv: Option<Vec<u8>>,
     reader: LiveReader,
-    /// Reused path and read buffers: thread states are read on every sample.
-    stat_buf: Mutex<StatBuf>,
-}
-
-#[derive(Debug, Default)]
-struct StatBuf {
-    path: String,
-    bytes: Vec<u8>,
 }
 
 /// Keeps every thread of the target stopped (ptrace) until dropped.
@@ -70,27 +62,29 @@ impl Target {
         if pid <= 0 {
             return Err(Error::ProcessNotFound { pid });
         }
-        let stat = match std::fs::read(format!("/proc/{pid}/stat")) {
+        let stat = match proc::stat(pid) {
             Ok(s) => s,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(Error::ProcessNotFound { pid })
             }
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                return Err(Error::Io {
+                    context: format!("parsing /proc/{pid}/stat"),
+                    source: e,
+                })
+            }
             Err(e) => return Err(io_error(pid, "reading stat", e)),
         };
-        let state = parse_state(&stat).ok_or_else(|| Error::Io {
-            context: format!("parsing /proc/{pid}/stat"),
-            source: io::Error::new(io::ErrorKind::InvalidData, "no state field"),
-        })?;
-        if matches!(state, 'Z' | 'X') {
+        if stat.is_zombie() {
             return Err(Error::ProcessExited { pid });
         }
-        let start_time = parse_start_time(&stat).unwrap_or(0);
-        let exe = match std::fs::read_link(format!("/proc/{pid}/exe")) {
-            Ok(p) => strip_deleted(p),
+        let start_time = stat.start_time.unwrap_or(0);
+        let exe = match proc::exe(pid) {
+            Ok(p) => p,
             // Kernel threads have no executable; nor has a process that is exiting (its
             // memory is released before it becomes a zombie).
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(if is_kernel_thread(&stat) {
+                return Err(if stat.is_kernel_thread() {
                     Error::NotPython {
                         pid,
                         detail: "it is a kernel thread, with no executable".into(),
@@ -101,10 +95,9 @@ impl Target {
             }
             Err(e) => return Err(io_error(pid, "reading the executable path", e)),
         };
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
-            .map(|b| parse_cmdline(&b))
-            .map_err(|e| io_error(pid, "reading the command line", e))?;
-        let auxv = std::fs::read(format!("/proc/{pid}/auxv")).ok();
+        let cmdline =
+            proc::cmdline(pid).map_err(|e| io_error(pid, "reading the command line", e))?;
+        let auxv = proc::auxv(pid).ok();
         Ok(Target {
             pid,
             exe,
@@ -112,7 +105,6 @@ impl Target {
             start_time,
             auxv,
             reader: LiveReader::new(pid),
-            stat_buf: Mutex::new(StatBuf::default()),
         })
     }
 
@@ -158,17 +150,13 @@ impl Target {
     /// Whether the process is still running (not gone, not a zombie, and not a new process
     /// that reused the pid).
     pub fn is_alive(&self) -> bool {
-        let Ok(stat) = std::fs::read(format!("/proc/{}/stat", self.pid)) else {
+        let Ok(stat) = proc::stat(self.pid) else {
             return false;
         };
-        let state_ok = parse_state(&stat).is_some_and(|s| !matches!(s, 'Z' | 'X'));
         // An exiting process releases its memory (and its executable link) a moment before
         // it turns zombie: without memory it is gone for us.
-        let exiting = || {
-            std::fs::read_link(format!("/proc/{}/exe", self.pid))
-                .is_err_and(|e| e.kind() == io::ErrorKind::NotFound)
-        };
-        state_ok && parse_start_time(&stat).unwrap_or(0) == self.start_time && !exiting()
+        let exiting = || proc::exe(self.pid).is_err_and(|e| e.kind() == io::ErrorKind::NotFound);
+        !stat.is_zombie() && stat.start_time.unwrap_or(0) == self.start_time && !exiting()
     }
 
     /// If the process has replaced its program (`execve`) since it was opened, the executable
@@ -177,38 +165,21 @@ impl Target {
     /// with ASLR off, an exec of the same binary goes unnoticed here (the walker then either
     /// reads the new interpreter at the same addresses or fails like on any bad read).
     pub fn exec_change(&self) -> Option<PathBuf> {
-        let exe = std::fs::read_link(format!("/proc/{}/exe", self.pid))
-            .ok()
-            .map(strip_deleted)?;
-        let auxv = std::fs::read(format!("/proc/{}/auxv", self.pid)).ok();
+        let exe = proc::exe(self.pid).ok()?;
+        let auxv = proc::auxv(self.pid).ok();
         let new_auxv = matches!((&self.auxv, &auxv), (Some(old), Some(new)) if old != new);
         (new_auxv || exe != self.exe).then_some(exe)
     }
 
     /// OS thread ids (`/proc/PID/task`), sorted; the main thread's tid is the pid.
     pub fn threads(&self) -> Result<Vec<u32>> {
-        let dir = std::fs::read_dir(format!("/proc/{}/task", self.pid))
-            .map_err(|e| self.gone_or(e, "listing threads"))?;
-        let mut tids: Vec<u32> = dir
-            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-            .collect();
-        tids.sort_unstable();
-        Ok(tids)
+        proc::tids(self.pid).map_err(|e| self.gone_or(e, "listing threads"))
     }
 
     /// The scheduler state letter of thread `tid` (`R` running, `S` sleeping, `D` disk wait,
     /// `T`/`t` stopped, `Z` zombie, …), `None` if the thread is gone.
     pub fn thread_state(&self, tid: u32) -> Option<char> {
-        let mut guard = self.stat_buf.lock().unwrap_or_else(|p| p.into_inner());
-        let StatBuf { path, bytes } = &mut *guard;
-        path.clear();
-        use std::fmt::Write;
-        let _ = write!(path, "/proc/{}/task/{tid}/stat", self.pid);
-        bytes.clear();
-        File::open(path.as_str())
-            .and_then(|mut f| f.read_to_end(bytes))
-            .ok()?;
-        parse_state(bytes)
+        proc::task_stat(self.pid, tid).ok().map(|s| s.state)
     }
 
     /// Whether thread `tid` is running or runnable (`R`). Sleeping, waiting on I/O, stopped or
@@ -252,16 +223,10 @@ impl Target {
     fn release_leftover_traces(&self) -> bool {
         // The tracer is a thread: /proc names the thread that paused the target (this one).
         // SAFETY: gettid has no preconditions.
-        let me = unsafe { libc::gettid() }.to_string();
+        let me = unsafe { libc::gettid() };
         let mut released = false;
         for tid in self.threads().unwrap_or_default() {
-            let status = std::fs::read_to_string(format!("/proc/{}/task/{tid}/status", self.pid))
-                .unwrap_or_default();
-            let ours = status
-                .lines()
-                .find_map(|l| l.strip_prefix("TracerPid:"))
-                .is_some_and(|t| t.trim() == me);
-            if !ours {
+            if proc::task_tracer(self.pid, tid) != Some(me) {
                 continue;
             }
             // SAFETY: plain syscalls on a thread we trace; WNOHANG never blocks, and a failed
@@ -317,86 +282,10 @@ fn io_error(pid: i32, what: &str, source: io::Error) -> Error {
     }
 }
 
-/// The state letter in a `/proc/.../stat` line. The command name in parentheses may itself
-/// contain spaces and `)`, so the state is found after the *last* `)`.
-pub(crate) fn parse_state(stat: &[u8]) -> Option<char> {
-    let close = stat.iter().rposition(|&b| b == b')')?;
-    stat[close + 1..]
-        .iter()
-        .find(|b| !b.is_ascii_whitespace())
-        .map(|&b| b as char)
-}
-
-/// `PF_KTHREAD` in the `flags` field (9) of stat (include/linux/sched.h).
-fn is_kernel_thread(stat: &[u8]) -> bool {
-    const PF_KTHREAD: u64 = 0x0020_0000;
-    let Some(close) = stat.iter().rposition(|&b| b == b')') else {
-        return false;
-    };
-    std::str::from_utf8(&stat[close + 1..])
-        .ok()
-        .and_then(|rest| rest.split_ascii_whitespace().nth(6)?.parse::<u64>().ok())
-        .is_some_and(|flags| flags & PF_KTHREAD != 0)
-}
-
-/// `starttime`, field 22 of stat (the 20th after the command name).
-fn parse_start_time(stat: &[u8]) -> Option<u64> {
-    let close = stat.iter().rposition(|&b| b == b')')?;
-    let rest = std::str::from_utf8(&stat[close + 1..]).ok()?;
-    rest.split_ascii_whitespace().nth(19)?.parse().ok()
-}
-
-/// NUL-separated arguments; a trailing NUL does not make an empty argument.
-fn parse_cmdline(bytes: &[u8]) -> Vec<String> {
-    let bytes = bytes.strip_suffix(&[0]).unwrap_or(bytes);
-    if bytes.is_empty() {
-        return Vec::new();
-    }
-    bytes
-        .split(|&b| b == 0)
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect()
-}
-
-fn strip_deleted(p: PathBuf) -> PathBuf {
-    match p.to_str().and_then(|s| s.strip_suffix(" (deleted)")) {
-        Some(s) => PathBuf::from(s),
-        None => p,
-    }
-}
-
-/// A command line as one printable line: `python -c "..."` scripts carry newlines, and any
-/// argument may carry terminal escape sequences that must not reach the user's terminal
-/// (`dump`, `top`) or break a title. Control characters are shown escaped (`\n`, `\t`, `\x1b`).
-pub(crate) fn one_line(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn command_lines_are_shown_on_one_printable_line() {
-        assert_eq!(one_line("python app.py --x"), "python app.py --x");
-        assert_eq!(
-            one_line("python -c \nimport time\n\ttime.sleep(1)\r"),
-            "python -c \\nimport time\\n\\ttime.sleep(1)\\r"
-        );
-        // An escape sequence in an argument (clear screen) arrives as text, not as a command.
-        assert_eq!(one_line("evil \u{1b}[2J"), "evil \\x1b[2J");
-        assert_eq!(one_line("naïve ✓"), "naïve ✓");
-    }
     use crate::process::ReadExt;
     use crate::process::{MappedFile, MemoryReader};
     use std::io::{BufRead, BufReader};
@@ -439,25 +328,11 @@ mod tests {
     }
 
     #[test]
-    fn parsers() {
-        assert_eq!(parse_state(b"12 (a b) c)) S 1 2"), Some('S'));
-        assert_eq!(parse_state(b"garbage"), None);
-        let stat = b"1 (x) R 0 1 1 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 777 0 0";
-        assert_eq!(parse_start_time(stat), Some(777));
-        assert!(!is_kernel_thread(stat));
-        assert!(is_kernel_thread(
-            b"2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 3 0 0"
-        ));
-        assert_eq!(parse_cmdline(b"python\0-c\0x\0"), vec!["python", "-c", "x"]);
-        assert_eq!(parse_cmdline(b""), Vec::<String>::new());
-    }
-
-    #[test]
     fn open_self_and_missing() {
         let me = Target::open(std::process::id() as i32).unwrap();
         assert!(me.is_alive());
         assert!(!me.cmdline().is_empty());
-        assert_eq!(me.exe(), std::fs::read_link("/proc/self/exe").unwrap());
+        assert_eq!(me.exe(), std::env::current_exe().unwrap());
         assert!(me.threads().unwrap().contains(&(std::process::id())));
         // This test thread is running while it asks.
         // SAFETY: gettid has no preconditions.

@@ -3,6 +3,7 @@
 use std::fmt;
 
 use super::Profile;
+use crate::display::{bytes, duration, short_filename, signed_bytes};
 
 /// Memory facts of a recording, ready to print.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,14 +54,7 @@ impl MemorySummary {
             .and_then(|id| profile.stack_keys.get(id as usize))
             .and_then(|(_, frames)| frames.last())
             .and_then(|&f| profile.frames.get(f as usize))
-            .map(|f| {
-                format!(
-                    "{} ({}:{})",
-                    f.name,
-                    crate::output::short_filename(&f.filename),
-                    f.line
-                )
-            });
+            .map(|f| format!("{} ({}:{})", f.name, short_filename(&f.filename), f.line));
         let dt = t1 - t0;
         let growth_rate = if dt > 0.0 {
             (end as f64 - start as f64) / dt
@@ -138,39 +132,6 @@ impl fmt::Display for MemorySummary {
     }
 }
 
-/// `812.3 MiB`.
-pub fn bytes(b: f64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = b.abs();
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{v:.0} {}", UNITS[unit])
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
-}
-
-fn signed_bytes(b: f64) -> String {
-    if b < 0.0 {
-        format!("-{}", bytes(-b))
-    } else {
-        format!("+{}", bytes(b))
-    }
-}
-
-fn duration(secs: f64) -> String {
-    let s = secs.round() as u64;
-    match s {
-        0..=59 => format!("{s}s"),
-        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
-        _ => format!("{}h{:02}m", s / 3600, s / 60 % 60),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,15 +139,6 @@ mod tests {
     use crate::profile::AggregateOptions;
     use crate::stack::{Frame, ThreadStack};
     use std::time::Duration;
-
-    #[test]
-    fn formats_units() {
-        assert_eq!(bytes(512.0), "512 B");
-        assert_eq!(bytes(1536.0), "1.5 KiB");
-        assert_eq!(bytes(3.0 * 1024.0 * 1024.0 * 1024.0), "3.0 GiB");
-        assert_eq!(duration(75.0), "1m15s");
-        assert_eq!(duration(7300.0), "2h01m");
-    }
 
     /// A process growing by 1 MiB every `step` for 20 steps, from 100 MiB, in function `grow`,
     /// with 512 MiB of cgroup headroom at the end.

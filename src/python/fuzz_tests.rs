@@ -18,6 +18,7 @@ use super::linetable::{line_for, LineTableFormat};
 use super::{Interpreter, InterpreterRecord, OsThreads, Walker};
 use crate::error::Error;
 use crate::process::{ElfFile, SnapshotReader};
+use crate::rng::XorShift;
 
 /// Longest one property may run (all its cases) before it counts as a hang.
 const HANG: Duration = Duration::from_secs(120);
@@ -302,21 +303,17 @@ fn line_tables_empty_give_the_first_line_or_none() {
 // The walker over random memory
 
 /// One fixture per frame-walk family (heap frames, data-stack chunks, 3.12 shims, 3.13
-/// `_Py_DebugOffsets`, 3.14 tagged pointers, 3.15 base frames).
-const FIXTURES: &[&str] = &[
-    "pyenv-2.7.18",
-    "pyenv-3.6.15",
-    "pyenv-3.10.13",
-    "pyenv-3.11.7",
-    "pyenv-3.12.1",
-    "debian-3.13",
-    "debian-3.14",
-    "debian-3.15",
-];
+/// `_Py_DebugOffsets`, 3.14 tagged pointers, 3.15 base frames): the interpreters tagged
+/// `family` in tests/interpreters.txt.
+fn fixtures() -> impl Iterator<Item = Fixture> {
+    super::interpreter_list::labels_tagged("family")
+        .into_iter()
+        .map(|name| load(&name))
+}
 
 /// A fixture's interpreter, rebuilt from its clean image, and its OS thread view.
 struct Fixture {
-    name: &'static str,
+    name: String,
     snap: SnapshotReader,
     record: InterpreterRecord,
     interp: Interpreter,
@@ -326,7 +323,7 @@ struct Fixture {
     bases: Vec<u64>,
 }
 
-fn load(name: &'static str) -> Fixture {
+fn load(name: &str) -> Fixture {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/snapshots")
         .join(format!("{name}.snap"));
@@ -340,7 +337,7 @@ fn load(name: &'static str) -> Fixture {
     bases.extend(record.tstate_current_addr);
     bases.extend(snap.regions().map(|(a, _)| a & !7).take(64));
     Fixture {
-        name,
+        name: name.to_string(),
         snap,
         record,
         interp,
@@ -386,26 +383,10 @@ fn image_plan() -> impl Strategy<Value = ImagePlan> {
     )
 }
 
-/// xorshift64: expands an [`ImagePlan`] cheaply and reproducibly.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
-
 /// A random image: regions of words that start a little before the fixture's bases (so the
 /// interpreter and its first reads are covered) and hold pointers back into the regions.
 fn build_image(plan: &ImagePlan, bases: &[u64]) -> SnapshotReader {
-    let mut rng = Rng(plan.seed | 1);
+    let mut rng = XorShift::new(plan.seed);
     let mut snap = SnapshotReader::new();
     // The first regions cover the interpreter's own addresses; the rest land anywhere.
     let starts: Vec<u64> = (0..plan.regions)
@@ -428,8 +409,8 @@ fn build_image(plan: &ImagePlan, bases: &[u64]) -> SnapshotReader {
                     match rng.below(4) {
                         0 => 0,
                         1 => rng.below(4096),
-                        2 => rng.next() & 0x0000_7fff_ffff_fff8,
-                        _ => rng.next(),
+                        2 => rng.next_u64() & 0x0000_7fff_ffff_fff8,
+                        _ => rng.next_u64(),
                     }
                 };
                 w.to_le_bytes()
@@ -443,10 +424,10 @@ fn build_image(plan: &ImagePlan, bases: &[u64]) -> SnapshotReader {
 #[test]
 fn walker_random_memory_images() {
     within_time_limit("walker random images", || {
-        for fx in FIXTURES.iter().map(|n| load(n)) {
+        for fx in fixtures() {
             let interp = fx.interp.clone();
             let os = fx.os.clone();
-            check(fx.name, 500, image_plan(), |plan| {
+            check(&fx.name, 500, image_plan(), |plan| {
                 let snap = build_image(&plan, &fx.bases);
                 no_panic("walk", || {
                     let mut walker = Walker::new(&snap, interp.clone());
@@ -463,7 +444,7 @@ fn walker_random_memory_images() {
 #[test]
 fn walker_mutated_fixtures() {
     within_time_limit("walker mutated fixtures", || {
-        for fx in FIXTURES.iter().map(|n| load(n)) {
+        for fx in fixtures() {
             let regions: Vec<(u64, u64)> = fx
                 .snap
                 .regions()
@@ -473,7 +454,7 @@ fn walker_mutated_fixtures() {
                 (0..regions.len(), any::<u64>(), word(fx.bases.clone())),
                 1..8,
             );
-            check(fx.name, 150, edits, |edits| {
+            check(&fx.name, 150, edits, |edits| {
                 let mut bad = fx.snap.clone();
                 for (r, at, value) in &edits {
                     let (start, len) = regions[*r];

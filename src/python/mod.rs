@@ -11,12 +11,18 @@ mod version;
 mod walker;
 
 #[cfg(test)]
+mod drift_tests;
+#[cfg(test)]
 mod fuzz_tests;
+#[cfg(test)]
+#[path = "../../tests/support/interpreter_list.rs"]
+mod interpreter_list;
 #[cfg(test)]
 mod motion_tests;
 #[cfg(test)]
 mod mutation_tests;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use python_versions::Layout;
@@ -45,4 +51,10 @@ pub struct Interpreter {
     pub found_by: String,
     /// Fields where the target's published layout differs from our table (3.13+ patch drift).
     pub layout_drift: Vec<String>,
+}
+
+impl threads::OsThreadList for OsThreads {
+    fn tids(&self) -> &HashMap<u32, bool> {
+        &self.active
+    }
 }

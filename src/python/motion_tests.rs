@@ -10,18 +10,11 @@ use super::{Interpreter, InterpreterRecord, OsThreads, Walker};
 use crate::error::Result;
 use crate::process::{MemoryReader, ReadExt, SnapshotReader};
 
-/// One fixture per frame-walk family.
-const FIXTURES: &[&str] = &[
-    "pyenv-2.7.18",
-    "pyenv-3.6.15",
-    "pyenv-3.9.18",
-    "pyenv-3.10.13",
-    "pyenv-3.11.7",
-    "pyenv-3.12.1",
-    "debian-3.13",
-    "debian-3.14",
-    "debian-3.15",
-];
+/// One fixture per frame-walk family: the interpreters tagged `family` in
+/// tests/interpreters.txt.
+fn fixtures() -> Vec<String> {
+    super::interpreter_list::labels_tagged("family")
+}
 
 fn load(name: &str) -> (SnapshotReader, Interpreter, OsThreads) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -94,7 +87,7 @@ fn walk(reader: Moving, interp: &Interpreter, os: &OsThreads) -> (bool, bool) {
 
 #[test]
 fn a_stack_that_holds_still_is_not_flagged() {
-    for name in FIXTURES {
+    for name in &fixtures() {
         let (snap, interp, os) = load(name);
         let mut walker = Walker::new(&snap, interp);
         walker.sample(&os).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -104,7 +97,7 @@ fn a_stack_that_holds_still_is_not_flagged() {
 
 #[test]
 fn a_top_pointer_that_moves_between_the_looks_is_flagged() {
-    for name in FIXTURES {
+    for name in &fixtures() {
         let (snap, interp, os) = load(name);
         let (slot, top, caller) = top_of(&snap, &interp);
         let code = if Layout::has(interp.layout.ts_frame) {
@@ -132,7 +125,7 @@ fn a_top_pointer_that_moves_between_the_looks_is_flagged() {
 fn a_new_call_at_the_same_address_is_flagged() {
     // 3.11+: frames live in the data stack, so the next call reuses the returned frame's
     // address: the pointer reads the same both times, only the frame's contents tell.
-    for name in FIXTURES
+    for name in fixtures()
         .iter()
         .filter(|n| !n.contains("2.7") && !n.contains("3.6"))
     {

@@ -14,43 +14,25 @@ use super::{Interpreter, InterpreterRecord, OsThreads, Walker};
 use crate::error::Error;
 use crate::error::Result;
 use crate::process::{MemoryReader, ReadExt, SnapshotReader};
+use crate::rng::XorShift;
 
-/// One fixture per frame-walk family, plus the deep stacks (long frame chains).
-const FIXTURES: &[&str] = &[
-    "pyenv-2.7.18",
-    "pyenv-3.6.15",
-    "pyenv-3.9.18",
-    "pyenv-3.10.13",
-    "pyenv-3.11.7",
-    "pyenv-3.12.1",
-    "debian-3.13",
-    "debian-3.14",
-    "debian-3.15",
-    "deep_100/pyenv-3.9.18",
-    "deep_100/pyenv-3.11.7",
-];
+/// One fixture per frame-walk family (the interpreters tagged `family` in
+/// tests/interpreters.txt), plus deep stacks of heap frames and of data-stack chunks (long
+/// frame chains).
+fn fixtures() -> Vec<String> {
+    let mut names = super::interpreter_list::labels_tagged("family");
+    names.extend([
+        "deep_100/pyenv-3.9.18".into(),
+        "deep_100/pyenv-3.11.7".into(),
+    ]);
+    names
+}
 
 /// Corrupted walks per fixture; `PYPROBE_MUTATIONS=N` runs more (a longer hunt, same seeds).
 const ITERATIONS: u32 = 400;
 
 /// Longest a single corrupted walk may take before the test calls it a hang.
 const HANG: Duration = Duration::from_secs(20);
-
-/// xorshift64: small, seeded, good enough to pick bytes.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
 
 /// A reader whose image can be swapped under a warm walker (its caches built on clean memory).
 struct Swappable<'a>(&'a RefCell<SnapshotReader>);
@@ -110,7 +92,7 @@ impl Fixture {
     }
 
     /// A random recorded address.
-    fn any_addr(&self, rng: &mut Rng) -> u64 {
+    fn any_addr(&self, rng: &mut XorShift) -> u64 {
         let mut pick = rng.below(self.total);
         for &(start, len) in &self.regions {
             if pick < len {
@@ -122,7 +104,7 @@ impl Fixture {
     }
 
     /// A random pointer word if there are any, else a random address.
-    fn target_word(&self, rng: &mut Rng) -> u64 {
+    fn target_word(&self, rng: &mut XorShift) -> u64 {
         if !self.pointers.is_empty() && rng.below(4) != 0 {
             self.pointers[rng.below(self.pointers.len() as u64) as usize]
         } else {
@@ -131,7 +113,7 @@ impl Fixture {
     }
 
     /// A corrupted copy and a description of what was done to it.
-    fn mutate(&self, rng: &mut Rng) -> (SnapshotReader, String) {
+    fn mutate(&self, rng: &mut XorShift) -> (SnapshotReader, String) {
         let mut snap = self.snap.clone();
         let mut what = Vec::new();
         for _ in 0..1 + rng.below(6) {
@@ -185,7 +167,7 @@ impl Fixture {
                 _ => {
                     let at = self.any_addr(rng);
                     let n = 1 + rng.below(64) as usize;
-                    let junk: Vec<u8> = (0..n).map(|_| rng.next() as u8).collect();
+                    let junk: Vec<u8> = (0..n).map(|_| rng.next_u64() as u8).collect();
                     (at, junk, format!("junk {at:#x}+{n}"))
                 }
             };
@@ -207,7 +189,7 @@ fn torture(fx: &Fixture, progress: &mpsc::Sender<String>) -> Vec<String> {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(0x9e37_79b9_7f4a_7c15u64);
-    let mut rng = Rng(seed ^ fx.name.len() as u64 ^ (fx.total << 20) | 1);
+    let mut rng = XorShift::new(seed ^ fx.name.len() as u64 ^ (fx.total << 20));
     let mut panics = Vec::new();
     let clean = Interpreter::from_record(&fx.record, &fx.snap).expect("clean fixture rebuilds");
     for i in 0..iterations {
@@ -242,7 +224,7 @@ fn torture(fx: &Fixture, progress: &mpsc::Sender<String>) -> Vec<String> {
 
 #[test]
 fn corrupted_snapshots_never_panic_or_hang() {
-    let fixtures: Vec<Fixture> = FIXTURES.iter().map(|n| Fixture::load(n)).collect();
+    let fixtures: Vec<Fixture> = fixtures().iter().map(|n| Fixture::load(n)).collect();
     let (tx, rx) = mpsc::channel();
     let worker = std::thread::spawn(move || {
         let mut panics = Vec::new();

@@ -6,7 +6,13 @@ use std::sync::Arc;
 use super::objects::{field, Objects};
 use super::Interpreter;
 use crate::process::{MemoryReader, ReadExt};
-use crate::python::walker::OsThreads;
+
+/// The target's threads as the OS lists them: tid → running. The walker's `OsThreads` is one
+/// (`python/mod.rs` says so); a trait, so this module needs nothing of the walker, which uses it.
+pub(crate) trait OsThreadList {
+    /// The known tids, each with whether it was running; empty when the OS was not asked.
+    fn tids(&self) -> &HashMap<u32, bool>;
+}
 
 /// Names of Python threads by `threading.get_ident()`, refreshed only when the set of threads
 /// changes (a dict walk costs dozens of reads; the thread set rarely changes).
@@ -107,17 +113,18 @@ impl NativeIds {
         &mut self,
         r: &R,
         pthread: u64,
-        os: &OsThreads,
+        os: &impl OsThreadList,
     ) -> Option<u32> {
+        let known = os.tids();
         if pthread == 0 {
             return None;
         }
         if let Some(&tid) = self.cache.get(&pthread) {
-            if os.active.contains_key(&tid) || os.active.is_empty() {
+            if known.contains_key(&tid) || known.is_empty() {
                 return Some(tid);
             }
         }
-        let tids: HashSet<u32> = os.active.keys().copied().collect();
+        let tids: HashSet<u32> = known.keys().copied().collect();
         if let Some(off) = self.offset {
             if let Ok(tid) = r.read_u32(pthread.wrapping_add(off)) {
                 if tids.contains(&tid) {

@@ -2,58 +2,11 @@
 use ratatui::text::Span;
 
 use super::process_list::is_python_executable_name;
-use crate::output::short_filename;
+use crate::display::short_filename;
 
 /// Display width of `s` in terminal columns.
 pub(crate) fn width(s: &str) -> usize {
     Span::raw(s).width()
-}
-
-/// Bytes in at most 6 columns: `512B`, `9.87K`, `45.2M`, `1023M`, `1.21G`.
-pub(crate) fn bytes(n: u64) -> String {
-    const UNITS: [&str; 7] = ["B", "K", "M", "G", "T", "P", "E"];
-    if n < 1024 {
-        return format!("{n}B");
-    }
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    let u = UNITS[unit];
-    if v < 9.995 {
-        format!("{v:.2}{u}")
-    } else if v < 99.95 {
-        format!("{v:.1}{u}")
-    } else {
-        format!("{v:.0}{u}")
-    }
-}
-
-/// A signed byte change: `+1.20M`, `-512K`, `0`.
-pub(crate) fn signed_bytes(delta: i64) -> String {
-    match delta {
-        0 => "0".into(),
-        d if d > 0 => format!("+{}", bytes(d as u64)),
-        d => format!("-{}", bytes(d.unsigned_abs())),
-    }
-}
-
-/// Seconds in at most 6 columns: `0.52s`, `45.6s`, `12m34s`, `3h02m`.
-pub(crate) fn seconds(s: f64) -> String {
-    let s = s.max(0.0);
-    if s < 9.995 {
-        format!("{s:.2}s")
-    } else if s < 99.95 {
-        format!("{s:.1}s")
-    } else if s < 3600.0 {
-        let whole = s as u64;
-        format!("{}m{:02}s", whole / 60, whole % 60)
-    } else {
-        let whole = s as u64;
-        format!("{}h{:02}m", whole / 3600, whole / 60 % 60)
-    }
 }
 
 /// A percentage in at most 6 columns: `0.0%`, `99.5%`, `250%`.
@@ -171,23 +124,8 @@ mod tests {
 
     #[test]
     fn numbers() {
-        assert_eq!(bytes(0), "0B");
-        assert_eq!(bytes(1023), "1023B");
-        assert_eq!(bytes(1536), "1.50K");
-        assert_eq!(bytes(45 << 20 | 200 << 10), "45.2M");
-        assert_eq!(bytes(1023 << 20), "1023M");
-        assert_eq!(bytes(3 << 30), "3.00G");
-        assert_eq!(signed_bytes(-(2 << 20)), "-2.00M");
-        assert_eq!(signed_bytes(0), "0");
-        assert_eq!(seconds(0.5), "0.50s");
-        assert_eq!(seconds(45.61), "45.6s");
-        assert_eq!(seconds(754.0), "12m34s");
-        assert_eq!(seconds(3.0 * 3600.0 + 120.0), "3h02m");
         assert_eq!(percent(99.5), "99.5%");
         assert_eq!(percent(250.0), "250%");
-        for v in [0, 999, 1 << 40, u64::MAX] {
-            assert!(bytes(v).len() <= 6, "{}", bytes(v));
-        }
     }
 
     #[test]

@@ -3,40 +3,16 @@
 //! RSS trend, and the function it runs now (one non-blocking sample through a session that is
 //! opened once per process and kept while the process lives).
 use std::collections::{HashMap, VecDeque};
-use std::path::Path;
 use std::time::Instant;
 
+use crate::display::one_line;
 use crate::error::Error;
+use crate::proc::{self, MapRegion};
 use crate::session::{PauseMode, Session};
 use crate::stack::ThreadStack;
 
 /// RSS readings kept per process for its trend (one per scan).
 pub(crate) const TREND_POINTS: usize = 16;
-
-/// The fields of `/proc/PID/stat` the list uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct ProcStat {
-    /// State letter (`R`, `S`, `Z`, …).
-    pub state: char,
-    /// User + system CPU time, clock ticks.
-    pub cpu_ticks: u64,
-    /// Start time after boot, clock ticks (with the pid, identifies a process).
-    pub start_time: u64,
-}
-
-/// Parse `/proc/PID/stat`. The command name (field 2) may hold spaces and parentheses: the
-/// fields are counted after its *last* `)`.
-pub(crate) fn parse_stat(text: &str) -> Option<ProcStat> {
-    let rest = &text[text.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
-    // proc(5), 1-based: state 3, utime 14, stime 15, starttime 22. `fields[0]` is field 3.
-    let field = |n: usize| fields.get(n - 3).and_then(|v| v.parse::<u64>().ok());
-    Some(ProcStat {
-        state: fields.first()?.chars().next()?,
-        cpu_ticks: field(14)? + field(15)?,
-        start_time: field(22)?,
-    })
-}
 
 /// Whether a file name is a CPython executable: `python`, `python3`, `python3.12`,
 /// `python3.13t`, `python2.7d` (not `python3-config`, `pythonw.sh`).
@@ -50,10 +26,11 @@ pub(crate) fn is_python_executable_name(name: &str) -> bool {
         && (rest.is_empty() || rest.starts_with(|c: char| c.is_ascii_digit()))
 }
 
-/// The path of the first `libpythonX.Y….so` mapped, from the text of `/proc/PID/maps`.
-pub(crate) fn libpython_in_maps(maps: &str) -> Option<&str> {
-    maps.lines()
-        .filter_map(|line| line.split_ascii_whitespace().nth(5))
+/// The first `libpythonX.Y….so` among the mapped files, in address order.
+pub(crate) fn libpython_in_maps(regions: &[MapRegion]) -> Option<&str> {
+    regions
+        .iter()
+        .filter_map(|r| r.path.as_deref()?.to_str())
         .find(|path| {
             let name = file_name(path);
             name.starts_with("libpython") && name.contains(".so")
@@ -95,7 +72,7 @@ pub(crate) fn display_command(cmdline: &[String], exe: &str) -> String {
         }
         None => file_name(exe).to_string(),
     };
-    crate::process::target::one_line(&text)
+    one_line(&text)
 }
 
 /// CPU use in percent of one core, from two readings of utime+stime.
@@ -209,7 +186,6 @@ pub(crate) struct Scanner {
     not_python: HashMap<i32, u64>,
     scans: u64,
     clk_tck: f64,
-    page_size: u64,
     own_pid: i32,
 }
 
@@ -223,18 +199,12 @@ impl Scanner {
     /// A scanner that knows nothing yet.
     pub(crate) fn new() -> Scanner {
         // SAFETY: sysconf has no preconditions.
-        let (tck, page) = unsafe {
-            (
-                libc::sysconf(libc::_SC_CLK_TCK),
-                libc::sysconf(libc::_SC_PAGESIZE),
-            )
-        };
+        let tck = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
         Scanner {
             tracked: HashMap::new(),
             not_python: HashMap::new(),
             scans: 0,
             clk_tck: if tck > 0 { tck as f64 } else { 100.0 },
-            page_size: if page > 0 { page as u64 } else { 4096 },
             own_pid: std::process::id() as i32,
         }
     }
@@ -243,35 +213,29 @@ impl Scanner {
     pub(crate) fn scan(&mut self) -> ProcessSnapshot {
         self.scans += 1;
         let now = Instant::now();
-        let uptime = read_uptime();
+        let uptime = proc::uptime();
         let mut alive: Vec<i32> = Vec::new();
-        let pids: Vec<i32> = std::fs::read_dir("/proc")
-            .map(|dir| {
-                dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-                    .collect()
-            })
-            .unwrap_or_default();
         let mut rows = Vec::new();
-        for pid in pids {
+        for pid in proc::pids() {
             if pid == self.own_pid {
                 continue;
             }
-            let Some(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .ok()
-                .and_then(|t| parse_stat(&t))
-            else {
+            let Ok(stat) = proc::stat(pid) else {
                 continue;
             };
-            if matches!(stat.state, 'Z' | 'X') {
+            let (Some(cpu_ticks), Some(start_time)) = (stat.cpu_ticks(), stat.start_time) else {
+                continue;
+            };
+            if stat.is_zombie() {
                 continue;
             }
-            if self.not_python.get(&pid) == Some(&stat.start_time) {
+            if self.not_python.get(&pid) == Some(&start_time) {
                 continue;
             }
             if self
                 .tracked
                 .get(&pid)
-                .is_some_and(|t| t.start_time != stat.start_time)
+                .is_some_and(|t| t.start_time != start_time)
             {
                 self.tracked.remove(&pid); // the pid was reused
             }
@@ -281,7 +245,7 @@ impl Scanner {
                         // First CPU reading: the lifetime average, so the first screen has
                         // a number.
                         let age = uptime
-                            .map(|u| u - stat.start_time as f64 / self.clk_tck)
+                            .map(|u| u - start_time as f64 / self.clk_tck)
                             .filter(|&a| a > 0.0)
                             .unwrap_or(1.0);
                         let virtual_start = now
@@ -290,7 +254,7 @@ impl Scanner {
                         self.tracked.insert(
                             pid,
                             Tracked {
-                                start_time: stat.start_time,
+                                start_time,
                                 command,
                                 version,
                                 cpu: (virtual_start, 0),
@@ -301,24 +265,24 @@ impl Scanner {
                         );
                     }
                     None => {
-                        self.not_python.insert(pid, stat.start_time);
+                        self.not_python.insert(pid, start_time);
                         continue;
                     }
                 }
             }
             alive.push(pid);
             let scans = self.scans;
-            let (clk_tck, page_size) = (self.clk_tck, self.page_size);
+            let clk_tck = self.clk_tck;
             let t = self.tracked.get_mut(&pid).expect("tracked above");
             let (then, ticks) = t.cpu;
             let cpu = cpu_percent(
                 ticks,
-                stat.cpu_ticks,
+                cpu_ticks,
                 now.duration_since(then).as_secs_f64(),
                 clk_tck,
             );
-            t.cpu = (now, stat.cpu_ticks);
-            let rss = read_rss(pid, page_size).unwrap_or(0);
+            t.cpu = (now, cpu_ticks);
+            let rss = proc::rss_bytes(pid).unwrap_or(0);
             t.rss.push_back(rss);
             if t.rss.len() > TREND_POINTS {
                 t.rss.pop_front();
@@ -338,32 +302,24 @@ impl Scanner {
         alive.sort_unstable();
         self.tracked
             .retain(|pid, _| alive.binary_search(pid).is_ok());
-        self.not_python
-            .retain(|pid, _| Path::new(&format!("/proc/{pid}")).exists());
-        let (mem_total, mem_available) = read_meminfo();
+        self.not_python.retain(|&pid, _| proc::exists(pid));
+        let memory = proc::meminfo();
         ProcessSnapshot {
             rows,
-            mem_total,
-            mem_available,
+            mem_total: memory.total,
+            mem_available: memory.available,
         }
     }
 }
 
 /// Whether `pid` is a Python process: its command for display and a version from file names.
 fn identify(pid: i32) -> Option<(String, String)> {
-    let cmdline: Vec<String> = std::fs::read(format!("/proc/{pid}/cmdline"))
-        .ok()?
-        .split(|&b| b == 0)
-        .filter(|a| !a.is_empty())
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect();
-    let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
+    // Empty arguments are left out: the list shows words.
+    let mut cmdline = proc::cmdline(pid).ok()?;
+    cmdline.retain(|a| !a.is_empty());
+    let exe = proc::exe(pid)
         .ok()
-        .map(|p| {
-            p.to_string_lossy()
-                .trim_end_matches(" (deleted)")
-                .to_string()
-        });
+        .map(|p| p.to_string_lossy().into_owned());
     let exe_name = exe.as_deref().map(file_name).unwrap_or("");
     let mut version = None;
     let python = if is_python_executable_name(exe_name) {
@@ -380,7 +336,7 @@ fn identify(pid: i32) -> Option<(String, String)> {
     };
     // The maps tell embedded interpreters (uwsgi, Blender) apart, and give the shared
     // build's version.
-    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
+    let maps = proc::maps(pid).unwrap_or_default();
     let lib = libpython_in_maps(&maps);
     if !python && lib.is_none() {
         return None;
@@ -455,57 +411,10 @@ fn short_reason(e: &Error) -> String {
     }
 }
 
-fn read_rss(pid: i32, page_size: u64) -> Option<u64> {
-    let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
-    let pages: u64 = statm.split_ascii_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * page_size)
-}
-
-fn read_uptime() -> Option<f64> {
-    std::fs::read_to_string("/proc/uptime")
-        .ok()?
-        .split_ascii_whitespace()
-        .next()?
-        .parse()
-        .ok()
-}
-
-fn read_meminfo() -> (Option<u64>, Option<u64>) {
-    let text = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    parse_meminfo(&text)
-}
-
-/// `MemTotal` and `MemAvailable` from `/proc/meminfo`, in bytes.
-pub(crate) fn parse_meminfo(text: &str) -> (Option<u64>, Option<u64>) {
-    let field = |name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
-            .and_then(|v| v.split_ascii_whitespace().next()?.parse::<u64>().ok())
-            .map(|kib| kib * 1024)
-    };
-    (field("MemTotal"), field("MemAvailable"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::stack::Frame;
-
-    #[test]
-    fn stat_fields_after_a_tricky_command_name() {
-        let text = "4242 (my (odd) prog) S 1 4242 4242 0 -1 4194304 500 0 0 0 \
-                    150 25 0 0 20 0 3 0 987654 10000000 2000 18446744073709551615";
-        assert_eq!(
-            parse_stat(text),
-            Some(ProcStat {
-                state: 'S',
-                cpu_ticks: 175,
-                start_time: 987654
-            })
-        );
-        assert_eq!(parse_stat("garbage"), None);
-        assert_eq!(parse_stat("1 (x) R 1 2"), None);
-    }
 
     #[test]
     fn python_executable_names() {
@@ -532,22 +441,35 @@ mod tests {
     }
 
     #[test]
-    fn libpython_from_maps_text() {
-        let maps = "\
-55d4c000-55d4d000 r--p 00000000 08:01 123 /root/.pyenv/versions/3.12.1/bin/python3.12
-7f00a000-7f00b000 r--p 00000000 08:01 456 /usr/lib/x86_64-linux-gnu/libc.so.6
-7f10a000-7f20b000 r-xp 00100000 08:01 789 /root/.pyenv/versions/3.12.1/lib/libpython3.12.so.1.0
-7ffd0000-7ffd1000 rw-p 00000000 00:00 0 [stack]
-";
+    fn libpython_from_maps() {
+        let region = |start: u64, path: Option<&str>| MapRegion {
+            start,
+            end: start + 0x1000,
+            offset: 0,
+            readable: true,
+            writable: false,
+            executable: false,
+            path: path.map(Into::into),
+        };
+        let maps = [
+            region(
+                0x55d4c000,
+                Some("/root/.pyenv/versions/3.12.1/bin/python3.12"),
+            ),
+            region(0x7f00a000, Some("/usr/lib/x86_64-linux-gnu/libc.so.6")),
+            region(0x7f00b000, None),
+            region(
+                0x7f10a000,
+                Some("/root/.pyenv/versions/3.12.1/lib/libpython3.12.so.1.0"),
+            ),
+            region(0x7ffd0000, Some("[stack]")),
+        ];
         assert_eq!(
-            libpython_in_maps(maps),
+            libpython_in_maps(&maps),
             Some("/root/.pyenv/versions/3.12.1/lib/libpython3.12.so.1.0")
         );
-        assert_eq!(
-            libpython_in_maps("7f-8f r--p 0 0:0 1 /usr/lib/libc.so.6\n"),
-            None
-        );
-        assert_eq!(libpython_in_maps(""), None);
+        assert_eq!(libpython_in_maps(&maps[1..3]), None);
+        assert_eq!(libpython_in_maps(&[]), None);
     }
 
     #[test]
@@ -594,16 +516,6 @@ mod tests {
         assert_eq!(cpu_percent(0, 400, 2.0, 100.0), 200.0);
         assert_eq!(cpu_percent(10, 5, 1.0, 100.0), 0.0);
         assert_eq!(cpu_percent(0, 5, 0.0, 100.0), 0.0);
-    }
-
-    #[test]
-    fn meminfo_fields() {
-        let text = "MemTotal:       32768000 kB\nMemFree:  100 kB\nMemAvailable:   16384000 kB\n";
-        assert_eq!(
-            parse_meminfo(text),
-            (Some(32768000 * 1024), Some(16384000 * 1024))
-        );
-        assert_eq!(parse_meminfo(""), (None, None));
     }
 
     fn stack(tid: u32, active: bool, gil: bool, name: &str) -> ThreadStack {

@@ -6,10 +6,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Table, Wrap};
 use ratatui::Frame;
 
-use super::format::{
-    bytes, fit_command, function_label, percent, seconds, sparkline, truncate, width,
-};
+use super::format::{fit_command, function_label, percent, sparkline, truncate, width};
 use super::stats::{Aggregation, RowOptions, Stats};
+use crate::display::{bytes_short, duration_short};
 
 /// Terminals at least this wide get the wide layout (longer column names, more detail).
 pub(crate) const WIDE: u16 = 110;
@@ -82,7 +81,7 @@ pub(crate) fn draw_pid(frame: &mut Frame, m: &PidModel) {
     ])
     .areas(area);
     let s = m.stats;
-    let elapsed = format!(" {} ", seconds(s.elapsed().as_secs_f64()));
+    let elapsed = format!(" {} ", duration_short(s.elapsed().as_secs_f64()));
     let state = if m.ended.is_some() {
         (" EXITED ", Style::new().fg(Color::White).bg(Color::Red))
     } else if m.paused {
@@ -180,9 +179,9 @@ fn draw_memory_line(frame: &mut Frame, area: Rect, s: &Stats, wide: bool) {
     let mut left = vec![label("RSS ")];
     match s.rss.now {
         Some(now) => {
-            left.push(value(bytes(now)));
+            left.push(value(bytes_short(now)));
             left.push(label("  peak "));
-            left.push(value(bytes(s.rss.peak.unwrap_or(now))));
+            left.push(value(bytes_short(s.rss.peak.unwrap_or(now))));
         }
         None => left.push(value("unknown".into())),
     }
@@ -191,27 +190,27 @@ fn draw_memory_line(frame: &mut Frame, area: Rect, s: &Stats, wide: bool) {
     if let Some(d) = &s.details {
         if wide {
             right.push(label("  anon "));
-            right.push(value(bytes(d.rss_anon)));
+            right.push(value(bytes_short(d.rss_anon)));
             right.push(label(" file "));
-            right.push(value(bytes(d.rss_file)));
+            right.push(value(bytes_short(d.rss_file)));
             if d.swap > 0 {
                 right.push(label(" swap "));
-                right.push(value(bytes(d.swap)));
+                right.push(value(bytes_short(d.swap)));
             }
         }
         if let Some(h) = d.headroom() {
             right.push(label("  headroom "));
-            right.push(value(bytes(h)));
+            right.push(value(bytes_short(h)));
             if wide {
                 if let Some(c) = d
                     .cgroup
                     .filter(|c| Some(c.limit.saturating_sub(c.usage)) == Some(h))
                 {
                     right.push(label(
-                        format!(" (cgroup limit {})", bytes(c.limit)).as_str(),
+                        format!(" (cgroup limit {})", bytes_short(c.limit)).as_str(),
                     ));
                 } else if let Some(total) = d.mem_total {
-                    right.push(label(format!(" of {} RAM", bytes(total)).as_str()));
+                    right.push(label(format!(" of {} RAM", bytes_short(total)).as_str()));
                 }
             }
         }
@@ -330,12 +329,18 @@ fn draw_function_table(frame: &mut Frame, area: Rect, m: &PidModel, wide: bool) 
         .iter()
         .take(visible)
         .map(|r| {
-            let growth = |b: u64| if b == 0 { "-".to_string() } else { bytes(b) };
+            let growth = |b: u64| {
+                if b == 0 {
+                    "-".to_string()
+                } else {
+                    bytes_short(b)
+                }
+            };
             let values = [
                 percent(s.percent(r.own)),
                 percent(s.percent(r.total)),
-                seconds(r.own as f64 * per),
-                seconds(r.total as f64 * per),
+                duration_short(r.own as f64 * per),
+                duration_short(r.total as f64 * per),
                 growth(r.own_growth),
                 growth(r.total_growth),
             ];

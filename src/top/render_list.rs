@@ -6,9 +6,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table};
 use ratatui::Frame;
 
-use super::format::{bytes, fit_command, function_label, signed_bytes, sparkline, truncate};
+use super::format::{fit_command, function_label, sparkline, truncate};
 use super::process_list::{Current, ProcessRow, ProcessSnapshot};
 use super::render::{bold, dim, draw_help, help_key, key_hints, label, title_bar, value, WIDE};
+use crate::display::{bytes_short, signed_bytes_short};
 
 /// Sort orders of the process list (keys 1–4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -159,7 +160,7 @@ pub(crate) fn draw_list(frame: &mut Frame, m: &ListModel) {
                 Cell::from(format!("{}{}", if selected { ">" } else { " " }, r.pid)),
                 Cell::from(r.version.clone()),
                 Cell::from(Line::from(cpu(r.cpu)).alignment(Alignment::Right)),
-                Cell::from(Line::from(bytes(r.rss)).alignment(Alignment::Right)),
+                Cell::from(Line::from(bytes_short(r.rss)).alignment(Alignment::Right)),
                 Cell::from(
                     Line::from(match total {
                         Some(t) if t > 0 => format!("{:.1}", 100.0 * r.rss as f64 / t as f64),
@@ -172,7 +173,7 @@ pub(crate) fn draw_list(frame: &mut Frame, m: &ListModel) {
             if wide {
                 cells.push(Cell::from(
                     Line::from(Span::styled(
-                        signed_bytes(delta),
+                        signed_bytes_short(delta),
                         Style::new().fg(trend_color),
                     ))
                     .alignment(Alignment::Right),
@@ -214,13 +215,13 @@ pub(crate) fn draw_list(frame: &mut Frame, m: &ListModel) {
     let mut mem = Vec::new();
     if let Some(s) = m.snapshot {
         if let Some(t) = s.mem_total {
-            mem.extend([label(" RAM "), value(bytes(t))]);
+            mem.extend([label(" RAM "), value(bytes_short(t))]);
         }
         if let Some(a) = s.mem_available {
-            mem.extend([label("  available "), value(bytes(a))]);
+            mem.extend([label("  available "), value(bytes_short(a))]);
         }
         let held: u64 = m.rows.iter().map(|r| r.rss).sum();
-        mem.extend([label("  Python holds "), value(bytes(held))]);
+        mem.extend([label("  Python holds "), value(bytes_short(held))]);
         if let Some(t) = s.mem_total.filter(|&t| t > 0) {
             mem.push(label(&format!(
                 " ({:.1}% of RAM)",

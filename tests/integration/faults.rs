@@ -10,6 +10,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use pyprobe::proc;
+
 use crate::harness::{interpreters, run_pyprobe_within, Finished, Interpreter, Target};
 
 mod memory;
@@ -63,13 +65,10 @@ fn fails_with(args: &[&str]) -> String {
 
 /// A pid no process has now (counting down from the top of the pid space).
 fn unused_pid() -> i32 {
-    let max: i32 = std::fs::read_to_string("/proc/sys/kernel/pid_max")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(32_768);
+    let max = proc::sysctl("kernel/pid_max").unwrap_or(32_768) as i32;
     (2..max)
         .rev()
-        .find(|p| !Path::new(&format!("/proc/{p}")).exists())
+        .find(|&p| !proc::exists(p))
         .expect("a free pid")
 }
 
@@ -126,11 +125,8 @@ fn pid_that_is_not_python_names_the_binary() {
 fn zombie_pid() {
     let py = interpreter("pyenv-3.11.7");
     let (_parent, zombie) = Target::spawn(&py.path, "fault_zombie.py", &[]);
-    let state = std::fs::read_to_string(format!("/proc/{zombie}/stat")).unwrap();
-    assert!(
-        state.rsplit(')').next().unwrap().trim().starts_with('Z'),
-        "not a zombie: {state}"
-    );
+    let state = proc::stat(zombie.parse().unwrap()).unwrap();
+    assert!(state.is_zombie(), "not a zombie: {state:?}");
     for args in [
         &["record", "--pid", &zombie, "-d", "30"][..],
         &["dump", "--pid", &zombie],
@@ -318,9 +314,7 @@ fn unwritable_output_as_non_root() {
 fn non_root_user_against_root_process() {
     let (target, _) = Target::spawn(&interpreter("pyenv-3.12.1").path, "cpu_split.py", &[]);
     let pid = target.pid().to_string();
-    let scope = std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope")
-        .ok()
-        .and_then(|s| s.trim().parse::<u32>().ok());
+    let scope = proc::sysctl("kernel/yama/ptrace_scope");
     for args in [
         &["record", "--pid", &pid, "-d", "30"][..],
         &["record", "--pid", &pid, "-d", "30", "--blocking"],
@@ -494,22 +488,24 @@ struct ProtectedSymlinks {
 }
 
 impl ProtectedSymlinks {
-    const PATH: &'static str = "/proc/sys/fs/protected_symlinks";
+    fn path() -> PathBuf {
+        proc::sysctl_path("fs/protected_symlinks")
+    }
 
     fn set(value: u32) -> ProtectedSymlinks {
         use std::os::fd::AsRawFd;
-        let lock = std::fs::File::open(Self::PATH).unwrap();
+        let lock = std::fs::File::open(Self::path()).unwrap();
         // SAFETY: flock on a descriptor we own; it blocks until no other holder is left.
         assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
-        let saved = std::fs::read_to_string(Self::PATH).unwrap();
-        std::fs::write(Self::PATH, value.to_string()).unwrap();
+        let saved = std::fs::read_to_string(Self::path()).unwrap();
+        std::fs::write(Self::path(), value.to_string()).unwrap();
         ProtectedSymlinks { lock, saved }
     }
 }
 
 impl Drop for ProtectedSymlinks {
     fn drop(&mut self) {
-        let _ = std::fs::write(Self::PATH, self.saved.trim());
+        let _ = std::fs::write(Self::path(), self.saved.trim());
         let _ = &self.lock; // released when closed, after the restore
     }
 }

@@ -23,15 +23,7 @@ fn python() -> &'static Interpreter {
 
 /// Resident memory of `pid` as the OS reports it (`/proc/PID/statm`), bytes.
 fn rss_of(pid: u32) -> u64 {
-    let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).expect("reading statm");
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .expect("statm has a resident field");
-    // SAFETY: sysconf has no memory effects.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    pages * page as u64
+    pyprobe::proc::rss_bytes(pid as i32).expect("reading statm")
 }
 
 /// The function of a frame label `function (file:line)` (also a gecko location).

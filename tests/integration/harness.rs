@@ -9,6 +9,10 @@ use std::sync::{Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use pyprobe::proc;
+
+use crate::interpreter_list;
+
 /// One interpreter the tests must pass on.
 #[derive(Debug, Clone)]
 #[allow(dead_code)] // fields are used by some test modules only
@@ -21,39 +25,33 @@ pub struct Interpreter {
     pub version: (u8, u8),
 }
 
-const PYENV: &[&str] = &[
-    "2.7.18", "3.6.15", "3.7.16", "3.8.18", "3.9.18", "3.10.13", "3.11.7", "3.12.1", "3.13.0",
-];
-
-/// Every interpreter listed in the project's brief. A missing one fails the test run (it is
-/// not skipped): CI must prove each of them.
+/// Every interpreter of tests/interpreters.txt. A missing one fails the test run (it is not
+/// skipped): CI must prove each of them.
 pub fn interpreters() -> &'static [Interpreter] {
     static ALL: OnceLock<Vec<Interpreter>> = OnceLock::new();
     ALL.get_or_init(|| {
-        let mut out = Vec::new();
-        for v in PYENV {
-            let mut parts = v.split('.');
-            let major = parts.next().unwrap().parse().unwrap();
-            let minor = parts.next().unwrap().parse().unwrap();
-            out.push(Interpreter {
-                label: format!("pyenv-{v}"),
-                path: PathBuf::from(format!("/root/.pyenv/versions/{v}/bin/python")),
-                version: (major, minor),
-            });
-        }
-        out.push(Interpreter {
-            label: "debian-static-3.11".into(),
-            path: "/usr/bin/python3.11".into(),
-            version: (3, 11),
-        });
-        for (minor, line) in [(14u8, 0usize), (13, 1), (15, 2)] {
-            let path = debian_pythons().get(line).cloned().unwrap_or_default();
-            out.push(Interpreter {
-                label: format!("debian-3.{minor}"),
-                path,
-                version: (3, minor),
-            });
-        }
+        let listed = interpreter_list::listed();
+        let debian = if listed.iter().any(|l| l.debian().is_some()) {
+            debian_pythons()
+        } else {
+            Vec::new()
+        };
+        let out: Vec<Interpreter> = listed
+            .into_iter()
+            .map(|l| Interpreter {
+                path: l.path().unwrap_or_else(|| {
+                    // The installer prints `…/pythonX.Y` for each Debian build it keeps.
+                    let name = format!("python{}", l.debian().expect("a debian: entry"));
+                    debian
+                        .iter()
+                        .find(|p| p.file_name().is_some_and(|n| *n == *name))
+                        .cloned()
+                        .unwrap_or_else(|| PathBuf::from(format!("(not installed: {name})")))
+                }),
+                label: l.label,
+                version: l.version,
+            })
+            .collect();
         let missing: Vec<String> = out
             .iter()
             .filter(|i| !i.path.is_file())
@@ -67,8 +65,8 @@ pub fn interpreters() -> &'static [Interpreter] {
     })
 }
 
-/// Paths printed by the repository's `tools/install-debian-pythons` (3.14, 3.13, 3.15);
-/// installs them on first use.
+/// Paths printed by the repository's `tools/install-debian-pythons` (the `debian:` entries of
+/// tests/interpreters.txt); installs them on first use.
 fn debian_pythons() -> Vec<PathBuf> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/install-debian-pythons");
     let out = Command::new("bash")
@@ -138,31 +136,19 @@ impl Target {
         self.child.id()
     }
 
-    /// The scheduler state letter of the process (`/proc/PID/stat`).
+    /// The scheduler state letter of the process (`/proc/PID/stat`), `?` if it is gone.
     pub fn state(&self) -> char {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
-        stat.rsplit(')')
-            .next()
-            .and_then(|s| s.trim().chars().next())
-            .unwrap_or('?')
+        proc::stat(self.pid() as i32).map_or('?', |s| s.state)
     }
 
-    /// The scheduler state letter of every thread (`/proc/PID/task/*/stat`).
+    /// The scheduler state letter of every thread (`/proc/PID/task/*/stat`), by tid.
     pub fn thread_states(&self) -> Vec<(u32, char)> {
-        let Ok(dir) = std::fs::read_dir(format!("/proc/{}/task", self.pid())) else {
-            return Vec::new();
-        };
-        let mut out: Vec<(u32, char)> = dir
-            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-            .filter_map(|tid: u32| {
-                let stat = std::fs::read_to_string(format!("/proc/{}/task/{tid}/stat", self.pid()))
-                    .ok()?;
-                Some((tid, stat.rsplit(')').next()?.trim().chars().next()?))
-            })
-            .collect();
-        out.sort_unstable();
-        out
+        let pid = self.pid() as i32;
+        proc::tids(pid)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|tid| Some((tid, proc::task_stat(pid, tid).ok()?.state)))
+            .collect()
     }
 
     /// Why the target is not in a healthy, running state: some thread is stopped (`T`, `t`) or
@@ -176,14 +162,8 @@ impl Target {
         if !stopped.is_empty() {
             return Some(format!("threads left stopped: {stopped:?}"));
         }
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
-        let tracer = status
-            .lines()
-            .find_map(|l| l.strip_prefix("TracerPid:"))
-            .map(|v| v.trim().to_string())
-            .unwrap_or_default();
-        (tracer != "0").then(|| format!("still traced: TracerPid {tracer:?}"))
+        let tracer = proc::tracer(self.pid() as i32);
+        (tracer != Some(0)).then(|| format!("still traced: TracerPid {tracer:?}"))
     }
 
     /// Send the target `signal` (e.g. `libc::SIGUSR1`).
@@ -206,17 +186,7 @@ impl Target {
 
     /// CPU time used so far (utime + stime of /proc/PID/stat, in clock ticks).
     pub fn cpu_ticks(&self) -> u64 {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
-        let fields: Vec<&str> = stat
-            .rsplit(')')
-            .next()
-            .unwrap_or("")
-            .split_whitespace()
-            .collect();
-        // After the comm field: state is field 3, utime 14 and stime 15 (1-based, proc(5)).
-        let field = |n: usize| fields.get(n - 3).and_then(|v| v.parse::<u64>().ok());
-        field(14).unwrap_or(0) + field(15).unwrap_or(0)
+        proc::stat(self.pid() as i32).map_or(0, |s| s.utime.unwrap_or(0) + s.stime.unwrap_or(0))
     }
 
     /// Whether the target uses CPU within `timeout` (for targets that burn CPU: proves it is
@@ -393,9 +363,7 @@ impl Running {
     /// How many threads it has now (0 once it exited). pyprobe starts its sampler thread only
     /// once it has attached: more than one thread means it is sampling.
     pub fn thread_count(&self) -> usize {
-        std::fs::read_dir(format!("/proc/{}/task", self.child.id()))
-            .map(|d| d.count())
-            .unwrap_or(0)
+        proc::tids(self.child.id() as i32).map_or(0, |t| t.len())
     }
 
     /// Send it `signal` (e.g. `libc::SIGINT`).

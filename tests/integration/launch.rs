@@ -293,11 +293,11 @@ fn endless_pid(stdout: &str) -> Result<i32, String> {
 /// program it started before it exits, so its pid must have no process, not even a zombie. (A
 /// pid reused since by another program does not count.)
 fn left_behind(pid: i32) -> Option<String> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    let zombie = stat.rsplit(')').next()?.trim().starts_with('Z');
-    (zombie || String::from_utf8_lossy(&cmdline).contains("endless.py"))
-        .then(|| format!("the launched program is still there after pyprobe exited: {stat}"))
+    let stat = pyprobe::proc::stat(pid).ok()?;
+    let cmdline = pyprobe::proc::cmdline(pid).unwrap_or_default();
+    (stat.is_zombie() || cmdline.iter().any(|a| a.contains("endless.py"))).then(|| {
+        format!("the launched program is still there after pyprobe exited: {stat:?} {cmdline:?}")
+    })
 }
 
 /// pyprobe succeeded, wrote samples of endless_work() at its real lines, and left no process.

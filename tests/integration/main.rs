@@ -5,6 +5,8 @@ mod faults;
 mod formats;
 mod harness;
 mod html_report;
+#[path = "../support/interpreter_list.rs"]
+mod interpreter_list;
 mod launch;
 mod memory_attribution;
 mod proportions;

@@ -544,7 +544,7 @@ fn record_to_stdout_streams_into_the_pipe() {
     let (target, _) = Target::spawn(&py.path, "stack_shape.py", &[]);
     let dir = tempfile::tempdir().unwrap();
     let link = dir.path().join("stdout");
-    std::os::unix::fs::symlink("/proc/self/fd/1", &link).unwrap();
+    std::os::unix::fs::symlink(pyprobe::proc::own_fd_path(1), &link).unwrap();
     let out = short_raw_record(&target, &link).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{}: {stderr}", py.label);

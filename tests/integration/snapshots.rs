@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dump::line_of;
 use crate::harness::{interpreters, Interpreter as Python, Target};
+use crate::interpreter_list::labels_tagged;
 
 /// The environment variable that makes the tests record fixtures instead of only reading them.
 const BLESS: &str = "PYPROBE_BLESS";
@@ -29,30 +30,23 @@ struct Scene {
     script: &'static str,
     /// Fixture directory under tests/fixtures/snapshots ("" for the top level).
     subdir: &'static str,
-    /// Labels it is recorded on; `None`: every interpreter.
-    labels: Option<&'static [&'static str]>,
+    /// The tag of tests/interpreters.txt it is recorded on; `None`: every interpreter.
+    tag: Option<&'static str>,
 }
 
 /// `stack_shape.py` on every interpreter: two threads, a known main-thread stack.
 const SHAPE: Scene = Scene {
     script: "stack_shape.py",
     subdir: "",
-    labels: None,
+    tag: None,
 };
 
-/// `deep_100.py`, a 100-frame stack, on one interpreter per frame-walk family (for the benches).
+/// `deep_100.py`, a 100-frame stack, on the interpreters tagged `deep` in tests/interpreters.txt
+/// (one per frame-walk family, for the benches).
 const DEEP: Scene = Scene {
     script: "deep_100.py",
     subdir: "deep_100",
-    labels: Some(&[
-        "pyenv-2.7.18",
-        "pyenv-3.9.18",
-        "pyenv-3.11.7",
-        "pyenv-3.12.1",
-        "debian-3.13",
-        "debian-3.14",
-        "debian-3.15",
-    ]),
+    tag: Some("deep"),
 };
 
 const SCENES: [&Scene; 2] = [&SHAPE, &DEEP];
@@ -79,8 +73,8 @@ impl Scene {
     }
 
     fn labels(&self) -> BTreeSet<String> {
-        match self.labels {
-            Some(l) => l.iter().map(|s| s.to_string()).collect(),
+        match self.tag {
+            Some(tag) => labels_tagged(tag).into_iter().collect(),
             None => interpreters().iter().map(|p| p.label.clone()).collect(),
         }
     }

@@ -16,7 +16,7 @@ const NOBODY: u32 = 65534;
 /// another checkout).
 struct Protections {
     _lock: fs::File,
-    saved: Vec<(String, String)>,
+    saved: Vec<(std::path::PathBuf, String)>,
 }
 
 impl Protections {
@@ -27,7 +27,7 @@ impl Protections {
             eprintln!("skipping: changing fs.protected_* needs root");
             return None;
         }
-        let lock = fs::File::open("/proc/sys/fs/protected_symlinks").ok()?;
+        let lock = fs::File::open(crate::proc::sysctl_path("fs/protected_symlinks")).ok()?;
         // SAFETY: flock on a descriptor we own; it blocks until no other holder is left.
         assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
         let mut guard = Protections {
@@ -38,10 +38,10 @@ impl Protections {
             ("protected_symlinks", symlinks),
             ("protected_regular", regular),
         ] {
-            let path = format!("/proc/sys/fs/{name}");
+            let path = crate::proc::sysctl_path(&format!("fs/{name}"));
             let old = fs::read_to_string(&path).ok()?;
             if fs::write(&path, value.to_string()).is_err() {
-                eprintln!("skipping: {path} is not writable here");
+                eprintln!("skipping: {} is not writable here", path.display());
                 return None; // what was already set is restored by the drop
             }
             guard.saved.push((path, old));

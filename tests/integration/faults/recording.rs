@@ -79,7 +79,7 @@ fn check_unharmed(what: &str, target: &Target) {
 
 /// The executable of a running pid.
 fn exe_of(pid: u32) -> PathBuf {
-    std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default()
+    pyprobe::proc::exe(pid as i32).unwrap_or_default()
 }
 
 /// Wait (bounded) until `pid` runs a different executable than `before`.
