@@ -293,11 +293,14 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
             Tick::Details { at, details } => profile.add_details(at, details),
             // A failed tick is skipped whole: the next reading's RSS change then spans both
             // intervals and is charged to the stacks seen around it.
-            Tick::Error { error, .. } => {
+            Tick::Error { error, at, .. } => {
                 errors += 1;
                 *error_kinds.entry(error.kind()).or_default() += 1;
                 if std::env::var_os("PYPROBE_DEBUG").is_some() {
-                    crate::say!("pyprobe: sample failed: {error}");
+                    crate::say!(
+                        "pyprobe: sample failed at {:.3} s: {error}",
+                        at.as_secs_f64()
+                    );
                 }
             }
         }

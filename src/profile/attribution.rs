@@ -37,7 +37,7 @@ pub enum Attribution {
 
 impl Default for Attribution {
     fn default() -> Self {
-        Attribution::interval("page-fault events not asked for")
+        Attribution::interval("page-fault events not in use")
     }
 }
 

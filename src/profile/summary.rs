@@ -222,7 +222,7 @@ mod tests {
         let text = s.to_string();
         assert!(text.contains("+10.0 MiB/s on average"), "{text}");
         assert!(
-            text.ends_with("; headroom 512.0 MiB before it exited"),
+            text.contains("; headroom 512.0 MiB before it exited;"),
             "{text}"
         );
         assert!(!text.contains("used up"), "{text}");
