@@ -42,15 +42,16 @@ pub struct Session {
 /// Read without pausing, a copy of a stack takes a fraction of a microsecond to a few (the
 /// kernel pins each page), while call-heavy Python code changes its top frame every few hundred
 /// nanoseconds; such a copy is of no single moment, and the moments around calls come out too
-/// often (measured against `--blocking` on html.parser and json work: whole functions several
-/// points off). Where that happens the profile must come from paused reads. Replacing only the
-/// reads that moved would not do: the reads that held still are the calm moments, over-counted
-/// in turn (html.parser on 3.11: a function 6.8 points too high, 3 of 4 samples replaced). So
-/// the decision is made ahead, from the stack's recent behaviour, not from the moment being
-/// read: once a read moves, the next samples are all paused; then one read without pausing
-/// tries again. Code that holds still (long calls into C, sleeping, I/O) is read without
-/// pausing; call-heavy code costs what `--blocking` costs, and the summary says how often.
-const PAUSED_RUN: u32 = 8;
+/// often (measured against `--blocking` on html.parser and json work: whole functions 5-15
+/// points off). Where that happens the profile must come from paused reads, decided ahead,
+/// from the stack's recent behaviour, never from the moment being read: replacing the reads
+/// that moved by paused ones over-counts the calm moments instead (html.parser on 3.11: a
+/// function 6.8 points too high), and the more so the later the paused read comes (on a loaded
+/// machine, milliseconds: a long-running function 6-10 points too high). So a read that moved
+/// stands, and the next samples are all paused; then one read without pausing tries again.
+/// Code that holds still (long calls into C, sleeping, I/O) is read without pausing;
+/// call-heavy code costs what `--blocking` costs, and the summary says how often.
+const PAUSED_RUN: u32 = 12;
 
 /// The non-blocking mode's choice to pause, made ahead of each sample (see [`PAUSED_RUN`]).
 #[derive(Debug, Default)]
@@ -171,24 +172,25 @@ impl Session {
     pub fn sample(&mut self) -> Result<Vec<ThreadStack>> {
         self.refresh_threads()?;
         // While stacks move faster than a copy of them, every sample is taken paused (see
-        // [`PAUSED_RUN`]); else without pausing, and paused again if that read finds a stack
-        // that moved while it was copied (or a copy torn beyond use).
+        // [`PAUSED_RUN`]). A read without pausing that finds a stack that moved while it was
+        // copied stands (it is one sample of many in a run that then pauses); one torn beyond
+        // use is read again at once, paused.
         let mut paused = self.pause == PauseMode::Blocking || self.pausing.pause_next();
         let mut result = if paused {
             self.sample_paused()
         } else {
             self.walker.sample(&self.os)
         };
-        let moved = !paused
-            && match &result {
-                Ok(_) => self.walker.stack_moved(),
-                Err(Error::Read { .. } | Error::Invalid(_)) => self.target.is_alive(),
-                Err(_) => false,
-            };
-        if moved {
-            self.pausing.moved();
-            paused = true;
-            result = self.sample_paused();
+        if !paused {
+            match &result {
+                Ok(_) if self.walker.stack_moved() => self.pausing.moved(),
+                Err(Error::Read { .. } | Error::Invalid(_)) if self.target.is_alive() => {
+                    self.pausing.moved();
+                    paused = true;
+                    result = self.sample_paused();
+                }
+                _ => {}
+            }
         }
         if paused && self.pause == PauseMode::NonBlocking {
             self.paused_samples += 1;
