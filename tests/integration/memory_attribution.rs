@@ -11,6 +11,10 @@ use crate::record::{read_collapsed, record};
 
 /// Least share of the growth charged to grow().
 const MIN_SHARE: f64 = 0.95;
+/// The same with `--blocking` under the test suite's load: its regular samples stop every
+/// thread, and a fault's wake-up waits behind such a stop (measured beside a cargo build: 94-95%
+/// in the "thread" pattern; 100% on an idle machine).
+const MIN_SHARE_BLOCKING: f64 = 0.90;
 
 /// Parse "456.5 MiB" (as the summary prints sizes) into bytes.
 fn parse_size(text: &str) -> Option<f64> {
@@ -79,7 +83,12 @@ fn check_pattern(py: &Interpreter, pattern: &str, extra: &[&str]) -> Result<(), 
     if all < 16 << 20 {
         return Err(format!("{what}: only {all} bytes of growth charged in 2 s"));
     }
-    if share < MIN_SHARE {
+    let least = if extra.contains(&"--blocking") {
+        MIN_SHARE_BLOCKING
+    } else {
+        MIN_SHARE
+    };
+    if share < least {
         return Err(format!(
             "{what}: {:.1}% of {all} bytes of growth charged to grow()",
             share * 100.0
