@@ -57,6 +57,18 @@ pub struct Launched {
     pid: i32,
 }
 
+/// A wait on our child, where "no such child" means it exited and was reaped already: a
+/// paused sample (ptrace) that catches the program's exit collects its status while detaching
+/// from it, since pyprobe is both its parent and its tracer. The status is then unknown, and
+/// taken as success (a failing exit status is lost; seen only when the exit races a paused read).
+fn reaped(wait: io::Result<Option<ExitStatus>>) -> io::Result<Option<ExitStatus>> {
+    use std::os::unix::process::ExitStatusExt;
+    match wait {
+        Err(e) if e.raw_os_error() == Some(libc::ECHILD) => Ok(Some(ExitStatus::from_raw(0))),
+        other => other,
+    }
+}
+
 impl Launched {
     /// Start `argv[0]` with the rest as its arguments; it shares our stdin, stdout and stderr.
     pub fn spawn(argv: &[String]) -> io::Result<Launched> {
@@ -83,7 +95,7 @@ impl Launched {
 
     /// Its exit status if it has exited (it is then reaped).
     pub fn try_status(&mut self) -> Option<ExitStatus> {
-        self.child.as_mut()?.try_wait().ok().flatten()
+        reaped(self.child.as_mut()?.try_wait()).ok().flatten()
     }
 
     /// Wait for the program to exit on its own; as soon as `give_up()` says so, end it (see
@@ -107,7 +119,7 @@ impl Launched {
         let Some(mut child) = self.child.take() else {
             return Err(io::Error::other("the launched program was already reaped"));
         };
-        if let Some(status) = child.try_wait()? {
+        if let Some(status) = reaped(child.try_wait())? {
             return Ok(Ending::Exited(status));
         }
         for signal in [EndSignal::Interrupt, EndSignal::Terminate] {
@@ -116,7 +128,7 @@ impl Launched {
             unsafe { libc::kill(self.pid, signal.number()) };
             let deadline = Instant::now() + grace;
             while Instant::now() < deadline {
-                if child.try_wait()?.is_some() {
+                if reaped(child.try_wait())?.is_some() {
                     return Ok(Ending::Stopped(signal));
                 }
                 std::thread::sleep(POLL);
@@ -231,5 +243,22 @@ mod tests {
         drop(launched);
         assert!(gone(pid));
         assert!(Launched::spawn(&[]).is_err());
+    }
+
+    #[test]
+    fn a_program_reaped_elsewhere_counts_as_exited() {
+        // A paused sample that detaches from the program as it exits collects its status.
+        let launched = Launched::of(command(&["true"]).spawn().unwrap());
+        let mut status = 0;
+        // SAFETY: waiting for our own child, as the ptrace layer would.
+        let reaped = unsafe { libc::waitpid(launched.pid(), &mut status, 0) };
+        assert_eq!(reaped, launched.pid());
+        let start = Instant::now();
+        let ending = launched.wait_or_end(|| false).unwrap();
+        assert!(matches!(ending, Ending::Exited(s) if s.success()));
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "it did not wait forever"
+        );
     }
 }
