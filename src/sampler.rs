@@ -211,10 +211,20 @@ impl Sampler {
                 let tick = match sampled {
                     Ok(stacks) => {
                         consecutive_errors = 0;
-                        // Only a sample with Python frames ends a run of failures: a finalizing
-                        // interpreter can read as no threads, or threads without frames.
+                        // Failures are counted once the program has shown, for a while after
+                        // them, that it was not ending: a sample with Python frames (a
+                        // finalizing interpreter can read as no threads, or threads without
+                        // frames) at least EXIT_WINDOW later (atexit code runs Python after
+                        // the first reads of a shutdown fail).
                         let alive = stacks.iter().any(|s| !s.frames.is_empty());
-                        if alive && held.drain(..).any(|t| tx.send(t).is_err()) {
+                        let settled = held.first().is_some_and(|t| match t {
+                            Tick::Error { at: failed, .. } => at >= *failed + EXIT_WINDOW,
+                            _ => true,
+                        });
+                        if alive
+                            && settled
+                            && held.drain(..).map(without_rss).any(|t| tx.send(t).is_err())
+                        {
                             break StopReason::Interrupted;
                         }
                         Some(Tick::Sample { at, stacks, rss })
@@ -351,6 +361,23 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
 /// An absolute `clock_nanosleep` rather than `std::thread::sleep` (relative): one clock read
 /// less per wake-up, and no drift from the time spent between reading the clock and sleeping.
 /// Measured on this machine kind: 15.1 µs of CPU per 1 ms sleep, against 17.2 µs relative.
+/// How long after a failed sample the program must still be running (and show Python frames)
+/// for the failure to count: failures in the last stretch before an exit are the exit.
+const EXIT_WINDOW: Duration = Duration::from_millis(250);
+
+/// A held failure, sent late: its RSS reading is older than the samples sent since, so it is
+/// left out (the collectors' series stay in time order).
+fn without_rss(tick: Tick) -> Tick {
+    match tick {
+        Tick::Error { at, error, .. } => Tick::Error {
+            at,
+            error,
+            rss: None,
+        },
+        other => other,
+    }
+}
+
 /// Shortest time between two fault wake-ups: faults that come faster are counted together and
 /// charged at the next one, so a program growing fast cannot keep the sampler busy.
 const FAULT_GAP: Duration = Duration::from_micros(250);
