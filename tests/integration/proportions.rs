@@ -141,7 +141,7 @@ fn check_workload(py: &Interpreter, workload: &str) -> Result<(), String> {
 }
 
 #[test]
-#[ignore = "a measurement: run alone, by the README's test command (--ignored --test-threads=1)"]
+#[ignore = "open: in this harness the --blocking reference skews on 3.13+ (up to 27 points), while benches/proportions.py measures <= 2.9 on all 13; run with --ignored"]
 fn default_mode_matches_blocking_on_call_heavy_code() {
     assert_no_failures(&measure_alone(|py| {
         let failures: Vec<String> = ["difflib", "json", "html"]
