@@ -172,6 +172,7 @@ impl Sampler {
             let mut rss_reader = RssReader::open(pid).ok();
             let mut details_reader = DetailsReader::open(pid).ok();
             let mut next_details = start;
+            let mut next_fault_sync = start;
             let reason = loop {
                 if stop.load(Ordering::Relaxed) {
                     break StopReason::Interrupted;
@@ -269,7 +270,12 @@ impl Sampler {
                     match faults.as_mut() {
                         None => sleep_until(until, &stop),
                         Some(watch) => {
-                            watch.sync(&session.thread_ids());
+                            // Threads are relisted every 250 ms at most: no need to look more
+                            // often (this is the sampler's loop).
+                            if now >= next_fault_sync {
+                                watch.sync(&session.thread_ids());
+                                next_fault_sync = now + FAULT_SYNC_EVERY;
+                            }
                             let sent = wait_for_faults(
                                 watch,
                                 until,
@@ -377,6 +383,9 @@ fn without_rss(tick: Tick) -> Tick {
         other => other,
     }
 }
+
+/// How often the page-fault events are matched to the target's threads.
+const FAULT_SYNC_EVERY: Duration = Duration::from_millis(250);
 
 /// Shortest time between two fault wake-ups: faults that come faster are counted together and
 /// charged at the next one, so a program growing fast cannot keep the sampler busy.
