@@ -140,6 +140,13 @@ impl RecordOutcome {
                 self.paused_samples
             );
         }
+        // Ticks skip the time the target is held stopped: say so where it is visible.
+        if self.clock.held.as_secs_f64() > secs * 0.05 {
+            line += &format!(
+                "; target held stopped {:.0}% of the time (ticks follow its running time)",
+                self.clock.held.as_secs_f64() * 100.0 / secs
+            );
+        }
         if self.clock.missed > 0 {
             line += &format!(
                 "; fell behind: {} samples missed, worst lateness {:.1} ms",

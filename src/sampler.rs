@@ -93,6 +93,8 @@ pub struct ClockStats {
     pub max_late: Duration,
     /// Wall time from the first tick to the end of sampling.
     pub span: Duration,
+    /// Time the target was held stopped for reads, left out of the tick schedule.
+    pub held: Duration,
 }
 
 /// A running sampler thread.
@@ -251,6 +253,11 @@ impl Sampler {
                 if tick.is_some_and(|tick| tx.send(tick).is_err()) {
                     break StopReason::Interrupted;
                 }
+                // Ticks follow the target's running time: the time it was held stopped is
+                // left out (see [`Session::take_pause`]).
+                let held = session.take_pause();
+                stats.held += held;
+                schedule.delay(held);
                 let deadline = schedule.next_tick();
                 let now = Instant::now();
                 if now > deadline {
@@ -504,6 +511,11 @@ impl Schedule {
     fn restart_at(&mut self, grid: Instant) {
         self.grid = grid;
     }
+
+    /// Move every tick still to come later by `by` (time the target did not run).
+    fn delay(&mut self, by: Duration) {
+        self.grid += by;
+    }
 }
 
 #[cfg(test)]
@@ -539,6 +551,23 @@ mod tests {
         schedule.restart_at(later);
         let tick = schedule.next_tick();
         assert!(tick >= later + interval / 2 && tick < later + interval * 3 / 2);
+    }
+
+    #[test]
+    fn time_the_target_was_held_stopped_is_left_out_of_the_schedule() {
+        let start = Instant::now();
+        let interval = Duration::from_millis(1);
+        let mut schedule = Schedule::new(start, interval, 7);
+        let first = schedule.next_tick();
+        // A 3 ms pause: the next tick is a slot after the first one's, 3 ms later; no tick is
+        // owed for the time the target did not run.
+        schedule.delay(Duration::from_millis(3));
+        let second = schedule.next_tick();
+        let slot = start + interval * 2 + Duration::from_millis(3) - interval / 2;
+        assert!(
+            second >= slot && second < slot + interval,
+            "{first:?} {second:?}"
+        );
     }
 
     #[test]

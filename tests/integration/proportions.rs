@@ -13,6 +13,11 @@
 //! points. A workload over the limit is measured once more (the other tests still running
 //! beside it — a browser, a terminal — moved a measurement by up to 4 points now and then);
 //! on an idle machine the worst gap is 2.8 points (`benches/proportions.py`).
+//!
+//! It runs the dev build, which the package's profile optimises (opt-level 1): unoptimised, a
+//! paused read took longer than an interval. (Before the sampler left the time a target is held
+//! stopped out of its clock, that made `--blocking` count slow-to-read stacks again for every
+//! tick made up after them, and this test's reference skewed by up to 27 points.)
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -27,8 +32,9 @@ const HALF_SECONDS: &str = "2";
 /// Fewest samples per mode (the issue's 4,000): the limit is then ≥ 2.7σ at p = 0.5, ≥ 3.3σ for
 /// the shares under 30% that most functions have; a workload over it is measured once more.
 const MIN_SAMPLES: u64 = 4_000;
-/// Most alternating pairs of recordings per workload.
-const MAX_ROUNDS: usize = 6;
+/// Most alternating pairs of recordings per workload: `--blocking` leaves the time the target
+/// is held stopped out of its clock (10-50% of the time on a busy machine), so it may need more.
+const MAX_ROUNDS: usize = 10;
 /// Largest gap in self share, in points.
 const LIMIT: f64 = 3.0;
 /// Most errors (torn reads) the default mode may have, in percent of its samples.
@@ -131,6 +137,16 @@ fn check_workload(py: &Interpreter, workload: &str) -> Result<(), String> {
         ));
     }
     let (gap, function, sigma, p_default, p_blocking) = worst_gap(&default, &blocking);
+    // The figures, for `--nocapture`: the table of the README and the issue notes.
+    eprintln!(
+        "{} {workload}: errors {}/{} without pausing; worst gap {gap:.1} points ({function} \
+         {p_default:.1}% vs {p_blocking:.1}%, σ {sigma:.2}); samples {} / {}",
+        py.label,
+        default.errors,
+        default.samples + default.errors,
+        default.samples,
+        blocking.samples
+    );
     if gap > LIMIT {
         return Err(format!(
             "{what}{function} has {p_default:.1}% of self samples without pausing and \
@@ -141,7 +157,7 @@ fn check_workload(py: &Interpreter, workload: &str) -> Result<(), String> {
 }
 
 #[test]
-#[ignore = "open: in this harness the --blocking reference skews on 3.13+ (up to 27 points), while benches/proportions.py measures <= 2.9 on all 13; run with --ignored"]
+#[ignore = "a measurement: run alone, after the suite (the README's test command)"]
 fn default_mode_matches_blocking_on_call_heavy_code() {
     assert_no_failures(&measure_alone(|py| {
         let failures: Vec<String> = ["difflib", "json", "html"]
