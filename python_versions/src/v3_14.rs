@@ -58,6 +58,10 @@ pub(crate) const LAYOUT: Layout = Layout {
     tp_dictoffset: 288,
     // offsetof(PyTypeObject, tp_flags)
     tp_flags: 168,
+    // offsetof(PyTypeObject, tp_itemsize)
+    tp_itemsize: 40,
+    // offsetof(PyTypeObject, tp_dict)
+    tp_dict: 264,
     // offsetof(PyHeapTypeObject, ht_cached_keys)
     ht_cached_keys: 880,
     // Py_TPFLAGS_MANAGED_DICT
@@ -67,6 +71,29 @@ pub(crate) const LAYOUT: Layout = Layout {
     // (char *)_PyObject_ManagedDictPointer(obj) - (char *)obj
     managed_dict_offset: -24,
     managed_values_offset: ABSENT,
+    // Py_TPFLAGS_PREHEADER
+    tpflags_preheader: 24,
+    // offsetof(PyListObject, ob_item)
+    list_ob_item: 24,
+    // offsetof(PyListObject, allocated)
+    list_allocated: 32,
+    // sizeof(PyGC_Head)
+    gc_head_size: 16,
+    // sizeof(struct gc_generation)
+    gc_generation_size: 24,
+    runtime_gc_generations: ABSENT,
+    runtime_gc_permanent: ABSENT,
+    // offsetof(PyInterpreterState, gc.generations)
+    interp_gc_generations: 7432,
+    // offsetof(PyInterpreterState, gc.permanent_generation)
+    interp_gc_permanent: 7504,
+    interp_obmalloc: ABSENT,
+    // offsetof(PyInterpreterState, obmalloc)
+    interp_obmalloc_ptr: 10904,
+    // offsetof(struct _obmalloc_state, mgmt.arenas)
+    obmalloc_arenas: 512,
+    // offsetof(struct _obmalloc_state, mgmt.maxarenas)
+    obmalloc_maxarenas: 520,
     // offsetof(PyASCIIObject, length)
     unicode_length: 16,
     // offsetof(PyASCIIObject, state)

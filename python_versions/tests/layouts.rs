@@ -253,6 +253,27 @@ fn fields_exist_exactly_in_their_versions() {
             ),
             ("code_qualname", l.code_qualname, at_least(11)),
             ("code_code_adaptive", l.code_code_adaptive, at_least(11)),
+            ("tpflags_preheader", l.tpflags_preheader, at_least(11)),
+            (
+                "runtime_gc_generations",
+                l.runtime_gc_generations,
+                at_least(7) && v.1 <= 8,
+            ),
+            (
+                "runtime_gc_permanent",
+                l.runtime_gc_permanent,
+                at_least(7) && v.1 <= 8,
+            ),
+            (
+                "interp_gc_generations",
+                l.interp_gc_generations,
+                at_least(9),
+            ),
+            ("interp_gc_permanent", l.interp_gc_permanent, at_least(9)),
+            ("interp_obmalloc", l.interp_obmalloc, v == (3, 12)),
+            ("interp_obmalloc_ptr", l.interp_obmalloc_ptr, at_least(13)),
+            ("obmalloc_arenas", l.obmalloc_arenas, at_least(12)),
+            ("obmalloc_maxarenas", l.obmalloc_maxarenas, at_least(12)),
         ];
         for (name, value, present) in expect {
             assert_eq!(has(value), present, "{v:?}.{name} = {value}");
@@ -284,6 +305,12 @@ fn fields_exist_exactly_in_their_versions() {
             l.code_firstlineno,
             l.code_linetable,
             l.stackref_tag_bits,
+            l.tp_itemsize,
+            l.tp_dict,
+            l.list_ob_item,
+            l.list_allocated,
+            l.gc_head_size,
+            l.gc_generation_size,
         ] {
             assert!(has(value), "{v:?}");
         }
