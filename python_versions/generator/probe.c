@@ -306,23 +306,23 @@ int main(void)
     SIZE(gc_head_size, PyGC_Head);
 #ifdef MIRROR_GC_GENERATION
     SIZE(gc_generation_size, struct mirror_gc_generation);
-    NONE(runtime_gc_generations);
-    NONE(runtime_gc_permanent);
-    NONE(interp_gc_generations);
-    NONE(interp_gc_permanent);
+    NONE(runtime_gc);
+    NONE(interp_gc);
+    NONE(gc_generations);
+    NONE(gc_generation0);
+    NONE(gc_permanent);
 #else
     SIZE(gc_generation_size, struct gc_generation);
 #if PY_VERSION_HEX < 0x03090000 /* 3.7, 3.8: in _PyRuntimeState */
-    OFF(runtime_gc_generations, _PyRuntimeState, gc.generations);
-    OFF(runtime_gc_permanent, _PyRuntimeState, gc.permanent_generation);
-    NONE(interp_gc_generations);
-    NONE(interp_gc_permanent);
+    OFF(runtime_gc, _PyRuntimeState, gc);
+    NONE(interp_gc);
 #else
-    NONE(runtime_gc_generations);
-    NONE(runtime_gc_permanent);
-    OFF(interp_gc_generations, PyInterpreterState, gc.generations);
-    OFF(interp_gc_permanent, PyInterpreterState, gc.permanent_generation);
+    NONE(runtime_gc);
+    OFF(interp_gc, PyInterpreterState, gc);
 #endif
+    OFF(gc_generations, struct _gc_runtime_state, generations);
+    OFF(gc_generation0, struct _gc_runtime_state, generation0);
+    OFF(gc_permanent, struct _gc_runtime_state, permanent_generation);
 #endif
 
     /* --- pymalloc's arenas: static in Objects/obmalloc.c up to 3.11 (found by symbol),
@@ -618,6 +618,7 @@ int main(void)
     DBG(interpreter_state.threads_head);
     DBG(interpreter_state.imports_modules);
     DBG(interpreter_state.ceval_gil);
+    DBG(interpreter_state.gc);
     DBG(interpreter_state.gil_runtime_state);
     DBG(interpreter_state.gil_runtime_state_locked);
     DBG(interpreter_state.gil_runtime_state_holder);

@@ -73,14 +73,18 @@ pub struct Layout {
     /// `sizeof(struct gc_generation)`: stride of the generations array (a list head, then
     /// threshold and count).
     pub gc_generation_size: i64,
-    /// `_PyRuntimeState.gc.generations` (3.7, 3.8; 2.7/3.6 use the `_PyGC_generation0` symbol).
-    pub runtime_gc_generations: i64,
-    /// `_PyRuntimeState.gc.permanent_generation` (3.7, 3.8).
-    pub runtime_gc_permanent: i64,
-    /// `PyInterpreterState.gc.generations` (3.9+).
-    pub interp_gc_generations: i64,
-    /// `PyInterpreterState.gc.permanent_generation` (3.9+).
-    pub interp_gc_permanent: i64,
+    /// `_PyRuntimeState.gc` (3.7, 3.8; 2.7/3.6 use the `_PyGC_generation0` symbol).
+    pub runtime_gc: i64,
+    /// `PyInterpreterState.gc` (3.9+; published in `_Py_DebugOffsets` from 3.13).
+    pub interp_gc: i64,
+    /// `struct _gc_runtime_state.generations` (3.7+).
+    pub gc_generations: i64,
+    /// `struct _gc_runtime_state.generation0` (3.7+): a pointer to `generations[0].head`, read
+    /// rather than computed because patch releases changed `PyGC_Head`'s alignment (Debian's
+    /// 3.13.18 packs the generations 4 bytes earlier than 3.13.0's headers say).
+    pub gc_generation0: i64,
+    /// `struct _gc_runtime_state.permanent_generation` (3.7+: `gc.freeze()`).
+    pub gc_permanent: i64,
 
     // --- pymalloc ---
     /// `PyInterpreterState.obmalloc`, the embedded `struct _obmalloc_state` (3.12).

@@ -42,12 +42,15 @@ pub(crate) const LAYOUT: Layout = Layout {
     gc_head_size: 16,
     // sizeof(struct gc_generation)
     gc_generation_size: 24,
-    runtime_gc_generations: ABSENT,
-    runtime_gc_permanent: ABSENT,
-    // offsetof(PyInterpreterState, gc.generations)
-    interp_gc_generations: 136,
-    // offsetof(PyInterpreterState, gc.permanent_generation)
-    interp_gc_permanent: 216,
+    runtime_gc: ABSENT,
+    // offsetof(PyInterpreterState, gc)
+    interp_gc: 112,
+    // offsetof(struct _gc_runtime_state, generations)
+    gc_generations: 24,
+    // offsetof(struct _gc_runtime_state, generation0)
+    gc_generation0: 96,
+    // offsetof(struct _gc_runtime_state, permanent_generation)
+    gc_permanent: 104,
     // offsetof(PyInterpreterState, obmalloc)
     interp_obmalloc: 3960,
     interp_obmalloc_ptr: ABSENT,

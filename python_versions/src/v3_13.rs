@@ -14,6 +14,7 @@ pub(crate) const LAYOUT: Layout = Layout {
         ("interpreter_state.threads_head", 72),
         ("interpreter_state.imports_modules", 88),
         ("interpreter_state.ceval_gil", 112),
+        ("interpreter_state.gc", 80),
         ("interpreter_state.gil_runtime_state", 120),
         ("interpreter_state.gil_runtime_state_locked", 136),
         ("interpreter_state.gil_runtime_state_holder", 144),
@@ -81,12 +82,15 @@ pub(crate) const LAYOUT: Layout = Layout {
     gc_head_size: 16,
     // sizeof(struct gc_generation)
     gc_generation_size: 24,
-    runtime_gc_generations: ABSENT,
-    runtime_gc_permanent: ABSENT,
-    // offsetof(PyInterpreterState, gc.generations)
-    interp_gc_generations: 7424,
-    // offsetof(PyInterpreterState, gc.permanent_generation)
-    interp_gc_permanent: 7504,
+    runtime_gc: ABSENT,
+    // offsetof(PyInterpreterState, gc)
+    interp_gc: 7400,
+    // offsetof(struct _gc_runtime_state, generations)
+    gc_generations: 24,
+    // offsetof(struct _gc_runtime_state, generation0)
+    gc_generation0: 96,
+    // offsetof(struct _gc_runtime_state, permanent_generation)
+    gc_permanent: 104,
     interp_obmalloc: ABSENT,
     // offsetof(PyInterpreterState, obmalloc)
     interp_obmalloc_ptr: 10800,

@@ -14,6 +14,7 @@ pub(crate) const LAYOUT: Layout = Layout {
         ("interpreter_state.threads_head", 72),
         ("interpreter_state.imports_modules", 96),
         ("interpreter_state.ceval_gil", 120),
+        ("interpreter_state.gc", 88),
         ("interpreter_state.gil_runtime_state", 128),
         ("interpreter_state.gil_runtime_state_locked", 144),
         ("interpreter_state.gil_runtime_state_holder", 152),
@@ -86,12 +87,15 @@ pub(crate) const LAYOUT: Layout = Layout {
     gc_head_size: 16,
     // sizeof(struct gc_generation)
     gc_generation_size: 24,
-    runtime_gc_generations: ABSENT,
-    runtime_gc_permanent: ABSENT,
-    // offsetof(PyInterpreterState, gc.generations)
-    interp_gc_generations: 7408,
-    // offsetof(PyInterpreterState, gc.permanent_generation)
-    interp_gc_permanent: 7480,
+    runtime_gc: ABSENT,
+    // offsetof(PyInterpreterState, gc)
+    interp_gc: 7400,
+    // offsetof(struct _gc_runtime_state, generations)
+    gc_generations: 8,
+    // offsetof(struct _gc_runtime_state, generation0)
+    gc_generation0: 168,
+    // offsetof(struct _gc_runtime_state, permanent_generation)
+    gc_permanent: 80,
     interp_obmalloc: ABSENT,
     // offsetof(PyInterpreterState, obmalloc)
     interp_obmalloc_ptr: 10880,

@@ -42,12 +42,15 @@ pub(crate) const LAYOUT: Layout = Layout {
     gc_head_size: 32,
     // sizeof(struct gc_generation)
     gc_generation_size: 48,
-    // offsetof(_PyRuntimeState, gc.generations)
-    runtime_gc_generations: 352,
-    // offsetof(_PyRuntimeState, gc.permanent_generation)
-    runtime_gc_permanent: 512,
-    interp_gc_generations: ABSENT,
-    interp_gc_permanent: ABSENT,
+    // offsetof(_PyRuntimeState, gc)
+    runtime_gc: 320,
+    interp_gc: ABSENT,
+    // offsetof(struct _gc_runtime_state, generations)
+    gc_generations: 32,
+    // offsetof(struct _gc_runtime_state, generation0)
+    gc_generation0: 176,
+    // offsetof(struct _gc_runtime_state, permanent_generation)
+    gc_permanent: 192,
     interp_obmalloc: ABSENT,
     interp_obmalloc_ptr: ABSENT,
     obmalloc_arenas: ABSENT,

@@ -42,12 +42,15 @@ pub(crate) const LAYOUT: Layout = Layout {
     gc_head_size: 16,
     // sizeof(struct gc_generation)
     gc_generation_size: 24,
-    // offsetof(_PyRuntimeState, gc.generations)
-    runtime_gc_generations: 368,
-    // offsetof(_PyRuntimeState, gc.permanent_generation)
-    runtime_gc_permanent: 448,
-    interp_gc_generations: ABSENT,
-    interp_gc_permanent: ABSENT,
+    // offsetof(_PyRuntimeState, gc)
+    runtime_gc: 344,
+    interp_gc: ABSENT,
+    // offsetof(struct _gc_runtime_state, generations)
+    gc_generations: 24,
+    // offsetof(struct _gc_runtime_state, generation0)
+    gc_generation0: 96,
+    // offsetof(struct _gc_runtime_state, permanent_generation)
+    gc_permanent: 104,
     interp_obmalloc: ABSENT,
     interp_obmalloc_ptr: ABSENT,
     obmalloc_arenas: ABSENT,

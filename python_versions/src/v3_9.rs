@@ -42,12 +42,15 @@ pub(crate) const LAYOUT: Layout = Layout {
     gc_head_size: 16,
     // sizeof(struct gc_generation)
     gc_generation_size: 24,
-    runtime_gc_generations: ABSENT,
-    runtime_gc_permanent: ABSENT,
-    // offsetof(PyInterpreterState, gc.generations)
-    interp_gc_generations: 640,
-    // offsetof(PyInterpreterState, gc.permanent_generation)
-    interp_gc_permanent: 720,
+    runtime_gc: ABSENT,
+    // offsetof(PyInterpreterState, gc)
+    interp_gc: 616,
+    // offsetof(struct _gc_runtime_state, generations)
+    gc_generations: 24,
+    // offsetof(struct _gc_runtime_state, generation0)
+    gc_generation0: 96,
+    // offsetof(struct _gc_runtime_state, permanent_generation)
+    gc_permanent: 104,
     interp_obmalloc: ABSENT,
     interp_obmalloc_ptr: ABSENT,
     obmalloc_arenas: ABSENT,
