@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use python_versions::Layout;
 
+use super::discover::{self, PoolRun};
 use super::gc_lists::{self, Roots, Tracked};
 use super::pymalloc::{self, Geometry, PoolProblem, ARENA_OBJECT_SIZE, MAX_ARENAS};
 use super::sizes::{
@@ -51,6 +52,8 @@ pub struct CensusInput<'a> {
     pub type_type: u64,
     /// Readable mappings, sorted (empty: do not filter).
     pub readable: Vec<(u64, u64)>,
+    /// Anonymous writable mappings, sorted: where arenas are, when they must be searched for.
+    pub anonymous: Vec<(u64, u64)>,
 }
 
 /// Count and bytes of one type.
@@ -181,6 +184,14 @@ pub fn take<R: MemoryReader>(r: &R, input: &CensusInput) -> Census {
                 false
             }
         },
+        ArenaSource::Missing(why) if scan.discovered_pools(&input.anonymous) => {
+            scan.limits.push(format!(
+                "pymalloc's arena list was not found ({why}); its pools were found instead by \
+                 their headers in anonymous memory: empty pools are not seen, so the free \
+                 bytes are only those of the arenas' pools in use"
+            ));
+            true
+        }
         ArenaSource::Missing(why) => {
             scan.limits.push(format!(
                 "pymalloc's arenas were not found ({why}): small objects that the collector does \
@@ -232,24 +243,61 @@ impl<'a, 'r, R: MemoryReader> Scan<'a, 'r, R> {
         self.types.set_filter(filter);
         self.totals.arenas = arenas.len() as u64;
         self.totals.arena_bytes = arenas.len() as u64 * g.arena_size;
-        let mut buf = Vec::new();
+        let mut runs = Vec::with_capacity(arenas.len());
         for (index, arena) in &arenas {
             let Some((first, end)) = g.carved_pools(arena) else {
                 self.skip("arenas whose pool bounds did not hold together", 1);
                 continue;
             };
-            let carved = end - first;
-            self.totals.arena_free_bytes += g.arena_size - carved;
-            buf.resize(carved as usize, 0);
-            if carved > 0 && r.read_into(first, &mut buf).is_err() {
+            self.totals.arena_free_bytes += g.arena_size - (end - first);
+            runs.push(PoolRun {
+                first,
+                end,
+                arena_index: *index,
+            });
+        }
+        self.pool_runs(&runs);
+        Ok(())
+    }
+
+    /// Without the allocator's symbols: find the pools in use by their headers in anonymous
+    /// memory. Returns whether any was found.
+    fn discovered_pools(&mut self, anonymous: &[(u64, u64)]) -> bool {
+        let g = self.geometry;
+        let runs = discover::find_pool_runs(self.r, anonymous, g);
+        if runs.is_empty() {
+            return false;
+        }
+        let mut filter = self.types.filter().clone();
+        filter.arenas = runs.iter().map(|run| (run.first, run.end)).collect();
+        self.types.set_filter(filter);
+        let arenas: HashSet<u32> = runs.iter().map(|run| run.arena_index).collect();
+        self.totals.arenas = arenas.len() as u64;
+        self.totals.arena_bytes = arenas.len() as u64 * g.arena_size;
+        let pools: u64 = runs
+            .iter()
+            .map(|run| (run.end - run.first) / g.pool_size)
+            .sum();
+        self.totals.arena_free_bytes += self.totals.arena_bytes.saturating_sub(pools * g.pool_size);
+        self.pool_runs(&runs);
+        true
+    }
+
+    /// Read each run of pools whole and take the census of its pools.
+    fn pool_runs(&mut self, runs: &[PoolRun]) {
+        let g = self.geometry;
+        let mut buf = Vec::new();
+        for run in runs {
+            let len = run.end - run.first;
+            buf.resize(len as usize, 0);
+            if len > 0 && self.r.read_into(run.first, &mut buf).is_err() {
                 self.skip("arenas that could not be read (freed during the scan)", 1);
                 continue;
             }
             for (p, pool) in buf.chunks_exact(g.pool_size as usize).enumerate() {
-                self.pool(first + p as u64 * g.pool_size, pool, *index);
+                self.pool(run.first + p as u64 * g.pool_size, pool, run.arena_index);
             }
         }
-        Ok(())
     }
 
     fn pool(&mut self, pool_addr: u64, pool: &[u8], arena_index: u32) {
@@ -413,9 +461,6 @@ impl<'a, 'r, R: MemoryReader> Scan<'a, 'r, R> {
                 }
             });
             self.totals.tracked_objects += end.visited;
-            if std::env::var_os("PYPROBE_HEAP_DEBUG").is_some() {
-                eprintln!("list head {head:#x}: {end:?}");
-            }
             if !end.complete {
                 self.skip(
                     "collector lists that changed under the walk (walk cut short)",

@@ -8,6 +8,7 @@
 //! Where the allocator's state cannot be found (a stripped binary keeps it in static
 //! variables with no symbol) the census says what it cannot count.
 mod census;
+mod discover;
 #[cfg(test)]
 mod fake;
 mod gc_lists;
@@ -113,6 +114,12 @@ impl HeapTarget {
             .filter(|m| m.readable)
             .map(|m| (m.start, m.end))
             .collect();
+        let anonymous: Vec<(u64, u64)> = maps
+            .regions()
+            .iter()
+            .filter(|m| m.readable && m.writable && m.path.is_none())
+            .map(|m| (m.start, m.end))
+            .collect();
         let r = self.target.reader();
         let l = &self.interp.layout;
         let type_type =
@@ -123,6 +130,7 @@ impl HeapTarget {
             arenas: self.arenas.clone(),
             type_type,
             readable,
+            anonymous,
         };
         let (census, paused) = match pause {
             PauseMode::Blocking => {

@@ -3,8 +3,9 @@
 Prints "ready" with a baseline in place; on SIGUSR1 creates N objects of each kind (held
 until killed), then prints its ground truth as one JSON line and "created". The test takes a
 census before and after and compares the difference with the truth.
+With "grow", it instead adds 1,000 Point objects every 50 ms after "ready", up to 10 * N.
 
-    heap_census.py N
+    heap_census.py N [grow]
 """
 import gc
 import json
@@ -56,6 +57,13 @@ def main():
     gc.disable()
     sys.stdout.write("ready\n")
     sys.stdout.flush()
+    if sys.argv[2:] == ["grow"]:
+        grown = []
+        while len(grown) < 10 * N:
+            grown.extend(Point(i) for i in range(1000))
+            time.sleep(0.05)
+        while True:
+            time.sleep(1)
     while not go:
         time.sleep(0.01)
     before = tracked_counts()
