@@ -4,6 +4,8 @@
 //! about /proc or ELF files.
 use std::collections::{BTreeMap, HashSet};
 
+use crate::fast_hash::FastSet;
+
 use python_versions::Layout;
 
 use super::discover::{self, PoolRun};
@@ -145,9 +147,9 @@ struct Scan<'a, 'r, R: MemoryReader> {
     skipped: BTreeMap<String, u64>,
     limits: Vec<String>,
     /// Addresses outside the arenas that blocks point at: possible large objects.
-    large: HashSet<u64>,
+    large: FastSet<u64>,
     /// Objects outside the arenas already counted (tracked ones).
-    counted_outside: HashSet<u64>,
+    counted_outside: FastSet<u64>,
     geometry: Geometry,
 }
 
@@ -166,8 +168,8 @@ pub fn take<R: MemoryReader>(r: &R, input: &CensusInput) -> Census {
         totals: Totals::default(),
         skipped: BTreeMap::new(),
         limits: Vec::new(),
-        large: HashSet::new(),
-        counted_outside: HashSet::new(),
+        large: FastSet::default(),
+        counted_outside: FastSet::default(),
         geometry: Geometry::for_version(l.version.0, l.version.1),
     };
     let arenas_ok = match &input.arenas {

@@ -6,10 +6,9 @@
 //! small block, or static in the binary), and its own type is `type` (or a metaclass whose
 //! type is `type`), with `Py_TPFLAGS_READY` set and sane sizes. Results are cached by address,
 //! so each distinct type costs one read.
-use std::collections::HashMap;
-
 use python_versions::Layout;
 
+use crate::fast_hash::FastMap;
 use crate::process::{u64_at, MemoryReader};
 use crate::python::objects::{field, Objects};
 
@@ -87,7 +86,7 @@ pub struct TypeTable<'a> {
     type_type: u64,
     filter: AddressFilter,
     /// Address → index in `types`, or `None` for "not a type".
-    known: HashMap<u64, Option<u32>>,
+    known: FastMap<u64, Option<u32>>,
     types: Vec<TypeInfo>,
     negatives: usize,
 }
@@ -99,7 +98,7 @@ impl<'a> TypeTable<'a> {
             layout,
             type_type,
             filter,
-            known: HashMap::new(),
+            known: FastMap::default(),
             types: Vec::new(),
             negatives: 0,
         }
