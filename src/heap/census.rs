@@ -150,6 +150,8 @@ struct Scan<'a, 'r, R: MemoryReader> {
     large: FastSet<u64>,
     /// Objects outside the arenas already counted (tracked ones).
     counted_outside: FastSet<u64>,
+    /// GC heads outside the arenas that tracked objects in the arenas link to.
+    tracked_outside: FastSet<u64>,
     geometry: Geometry,
 }
 
@@ -170,6 +172,7 @@ pub fn take<R: MemoryReader>(r: &R, input: &CensusInput) -> Census {
         limits: Vec::new(),
         large: FastSet::default(),
         counted_outside: FastSet::default(),
+        tracked_outside: FastSet::default(),
         geometry: Geometry::for_version(l.version.0, l.version.1),
     };
     let arenas_ok = match &input.arenas {
@@ -383,6 +386,15 @@ impl<'a, 'r, R: MemoryReader> Scan<'a, 'r, R> {
             }
             self.tally.add(idx, size);
             self.totals.object_block_bytes += size;
+            if want_gc {
+                // Where the collector's list goes next: outside the arenas is a tracked object
+                // the arena scan cannot see (found by following these links, see gc_lists).
+                let next = u64_at(block, (start - gc) as i64).unwrap_or(0) & !3;
+                if next != 0 {
+                    self.totals.tracked_objects += 1;
+                    self.note_tracked_outside(next);
+                }
+            }
             let object = &block[start as usize..];
             self.references(idx, object);
             return;
@@ -426,6 +438,14 @@ impl<'a, 'r, R: MemoryReader> Scan<'a, 'r, R> {
         }
     }
 
+    fn note_tracked_outside(&mut self, node: u64) {
+        if !in_ranges(&self.types.filter().arenas, node)
+            && self.tracked_outside.len() < MAX_LARGE_CANDIDATES
+        {
+            self.tracked_outside.insert(node);
+        }
+    }
+
     fn note_reference(&mut self, p: u64) {
         if p == 0 || !p.is_multiple_of(8) || self.large.len() >= MAX_LARGE_CANDIDATES {
             return;
@@ -453,15 +473,51 @@ impl<'a, 'r, R: MemoryReader> Scan<'a, 'r, R> {
                 return;
             }
         };
+        let found = if arenas_ok {
+            self.tracked_outside_arenas(&heads)
+        } else {
+            self.walk_lists(&heads)
+        };
+        self.count_tracked(found, arenas_ok);
+    }
+
+    /// With the arenas scanned: the tracked objects outside them, without walking the millions
+    /// inside. Each one is on a list, so the node before it links to it: a list head or an
+    /// object whose link the arena scan noted (or another outside object, followed here).
+    /// One read per object outside the arenas.
+    fn tracked_outside_arenas(&mut self, heads: &[u64]) -> Vec<Tracked> {
+        let l = self.l;
+        for &head in heads {
+            if let Ok(next) = self.r.read_u64(head) {
+                self.note_tracked_outside(next & !3);
+            }
+        }
+        let mut todo: Vec<u64> = self.tracked_outside.drain().collect();
+        let mut seen: FastSet<u64> = heads.iter().copied().collect();
+        let mut found = Vec::new();
+        while let Some(node) = todo.pop() {
+            if node == 0 || !seen.insert(node) || found.len() as u64 >= gc_lists::MAX_TRACKED {
+                continue;
+            }
+            let Some((tracked, next)) = gc_lists::read_node(self.r, l, node) else {
+                self.skip("collector list links that could not be followed", 1);
+                continue;
+            };
+            found.push(tracked);
+            if next != 0 && !in_ranges(&self.types.filter().arenas, next) {
+                todo.push(next);
+            }
+        }
+        self.totals.tracked_objects += found.len() as u64;
+        found
+    }
+
+    /// Without the arenas: every object of every list, one read each.
+    fn walk_lists(&mut self, heads: &[u64]) -> Vec<Tracked> {
+        let l = self.l;
         let mut found: Vec<Tracked> = Vec::new();
-        for head in heads {
-            let mut outside = Vec::new();
-            let arenas = &self.types.filter().arenas;
-            let end = gc_lists::walk(self.r, l, head, |t| {
-                if !arenas_ok || !in_ranges(arenas, t.object) {
-                    outside.push(t);
-                }
-            });
+        for &head in heads {
+            let end = gc_lists::walk(self.r, l, head, |t| found.push(t));
             self.totals.tracked_objects += end.visited;
             if !end.complete {
                 self.skip(
@@ -469,8 +525,12 @@ impl<'a, 'r, R: MemoryReader> Scan<'a, 'r, R> {
                     1,
                 );
             }
-            found.extend(outside);
         }
+        found
+    }
+
+    fn count_tracked(&mut self, found: Vec<Tracked>, arenas_ok: bool) {
+        let l = self.l;
         let gc = l.gc_head_size as u64;
         for t in found {
             let Some(idx) = self.types.lookup(self.r, t.type_ptr) else {

@@ -92,6 +92,23 @@ pub struct Tracked {
     pub ob_size: u64,
 }
 
+/// The object whose `PyGC_Head` is at `node`, and the next node: one read.
+pub fn read_node<R: MemoryReader>(r: &R, l: &Layout, node: u64) -> Option<(Tracked, u64)> {
+    let gc = l.gc_head_size as u64;
+    let mut buf = [0u8; 64];
+    let buf = buf.get_mut(..gc as usize + 24)?;
+    r.read_into(node, buf).ok()?;
+    let next = u64_at(buf, 0).ok()? & !3;
+    Some((
+        Tracked {
+            object: node + gc,
+            type_ptr: u64_at(buf, gc as i64 + l.ob_type).ok()?,
+            ob_size: u64_at(buf, gc as i64 + l.var_ob_size).ok()?,
+        },
+        next,
+    ))
+}
+
 /// Visit every object of the list at `head`, one read per object (the head and the object's
 /// header: the next link and the type come together). Ends at the head, at a link that cannot
 /// be read or is misaligned (the list changed under the walk), at a loop that does not pass the
