@@ -14,7 +14,7 @@ use super::pymalloc::{self, Geometry, PoolProblem, ARENA_OBJECT_SIZE, MAX_ARENAS
 use super::sizes::{
     large_object_size, list_storage, TPFLAGS_LIST_SUBCLASS, TPFLAGS_TUPLE_SUBCLASS,
 };
-use super::types::{in_ranges, AddressFilter, TypeTable, TPFLAGS_HAVE_GC};
+use super::types::{in_ranges, AddressFilter, TypeTable, TPFLAGS_HAVE_GC, TPFLAGS_TYPE_SUBCLASS};
 use crate::process::{u64_at, MemoryReader, ReadExt};
 
 /// Two words before the GC header of 3.11+ objects with a managed dict / weakref list.
@@ -556,7 +556,8 @@ impl<'a, 'r, R: MemoryReader> Scan<'a, 'r, R> {
     }
 
     /// Read the headers of the possible large objects in batches; count the untracked ones
-    /// whose type is known (tracked ones were counted from the collector's lists).
+    /// whose type is known (tracked ones were counted from the collector's lists; containers
+    /// the collector untracked are on no list and counted here).
     fn large_objects(&mut self) {
         let l = self.l;
         let mut candidates: Vec<u64> = self
@@ -600,13 +601,30 @@ impl<'a, 'r, R: MemoryReader> Scan<'a, 'r, R> {
             return;
         };
         let info = self.types.info(idx);
-        if info.flags & TPFLAGS_HAVE_GC != 0 {
+        // Static types (PyUnicode_Type...) are untracked type objects in the binary's data,
+        // not heap objects; heap types are tracked and were counted from the lists.
+        if info.flags & TPFLAGS_TYPE_SUBCLASS != 0 {
             return;
         }
-        let Some(bytes) = super::sizes::untracked_size(l, info, head) else {
+        // A container the collector untracked (a tuple or dict of atomic values) is on no list:
+        // found here, with its GC header (and 3.11+ pre-header) before it.
+        let header = if info.flags & TPFLAGS_HAVE_GC != 0 {
+            let pre = if Layout::has(l.tpflags_preheader)
+                && info.flags & (l.tpflags_preheader as u64) != 0
+            {
+                PREHEADER
+            } else {
+                0
+            };
+            l.gc_head_size as u64 + pre
+        } else {
+            0
+        };
+        let Some(size) = super::sizes::untracked_size(l, info, head) else {
             self.skip("large objects of implausible size", 1);
             return;
         };
+        let bytes = header + size;
         self.tally.add(idx, bytes);
         self.totals.large_objects += 1;
         self.totals.large_object_bytes += bytes;
