@@ -179,7 +179,11 @@ pub fn take<R: MemoryReader>(r: &R, input: &CensusInput) -> Census {
         ArenaSource::At {
             arenas_ptr,
             maxarenas,
-        } => match scan.arenas(*arenas_ptr, *maxarenas) {
+        } => match (0..3)
+            .map(|_| scan.arenas(*arenas_ptr, *maxarenas))
+            .find(|res| !matches!(res, Err(crate::Error::Invalid(m)) if m.contains("reallocated")))
+            .unwrap_or_else(|| Err(crate::Error::invalid("the arena vector kept changing")))
+        {
             Ok(()) => true,
             Err(e) => {
                 scan.limits.push(format!(
@@ -231,6 +235,13 @@ impl<'a, 'r, R: MemoryReader> Scan<'a, 'r, R> {
             )));
         }
         let raw = r.read_vec(vector, maxarenas as usize * ARENA_OBJECT_SIZE)?;
+        // The vector is reallocated (and the old one freed) when it grows: read while that
+        // happens, it is stale. Both words unchanged after the copy means it is the vector.
+        if r.read_u64(arenas_ptr)? != vector || u64::from(r.read_u32(maxarenas_at)?) != maxarenas {
+            return Err(crate::Error::invalid(
+                "the arena vector was reallocated while read",
+            ));
+        }
         let mut arenas = pymalloc::parse_arenas(&raw);
         arenas.sort_by_key(|(_, a)| a.address);
         let g = self.geometry;
