@@ -77,6 +77,11 @@ fn known_counts(py: &Interpreter) -> Result<(), String> {
     if grown < 100 * 4096 + N as i64 * 40 {
         problems.push(format!("{bytes_type} bytes grew by only {grown}"));
     }
+    // So are the 100 tuples of 2,000 items (16 KiB each) that the collector untracked.
+    let grown = b.get("tuple").map_or(0, |r| r.1) - a.get("tuple").map_or(0, |r| r.1);
+    if grown < 100 * 2000 * 8 + N as i64 * 40 {
+        problems.push(format!("tuple bytes grew by only {grown}"));
+    }
     let limits: Vec<&str> = after["limits"]
         .as_array()
         .unwrap()
