@@ -403,4 +403,23 @@ mod tests {
         assert_eq!(d.to_config().pause, PauseMode::Blocking);
         assert!(d.to_config().json);
     }
+
+    #[test]
+    fn heap_runs_without_pausing_unless_asked() {
+        let cli = parse(&["heap", "--pid", "7", "--diff", "2.5", "--top", "0"]).unwrap();
+        let Command::Heap(h) = cli.command else {
+            panic!("heap")
+        };
+        let c = h.to_config();
+        assert_eq!(c.pause, PauseMode::NonBlocking);
+        assert_eq!(c.diff, Some(Duration::from_millis(2500)));
+        assert_eq!(c.top, 1, "at least one row");
+        let cli = parse(&["heap", "--pid", "7", "--blocking"]).unwrap();
+        let Command::Heap(h) = cli.command else {
+            panic!("heap")
+        };
+        assert_eq!(h.to_config().pause, PauseMode::Blocking);
+        assert!(parse(&["heap", "--pid", "7", "--diff", "-1"]).is_err());
+        assert!(parse(&["heap"]).is_err(), "--pid is required");
+    }
 }
