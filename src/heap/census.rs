@@ -54,7 +54,8 @@ pub struct CensusInput<'a> {
     pub type_type: u64,
     /// Readable mappings, sorted (empty: do not filter).
     pub readable: Vec<(u64, u64)>,
-    /// Anonymous writable mappings, sorted: where arenas are, when they must be searched for.
+    /// Anonymous writable mappings and the brk heap, sorted: where arenas and malloc'd objects
+    /// are.
     pub anonymous: Vec<(u64, u64)>,
 }
 
@@ -152,6 +153,8 @@ struct Scan<'a, 'r, R: MemoryReader> {
     counted_outside: FastSet<u64>,
     /// GC heads outside the arenas that tracked objects in the arenas link to.
     tracked_outside: FastSet<u64>,
+    /// Anonymous writable memory, sorted.
+    anonymous: Vec<(u64, u64)>,
     geometry: Geometry,
 }
 
@@ -173,6 +176,7 @@ pub fn take<R: MemoryReader>(r: &R, input: &CensusInput) -> Census {
         large: FastSet::default(),
         counted_outside: FastSet::default(),
         tracked_outside: FastSet::default(),
+        anonymous: input.anonymous.clone(),
         geometry: Geometry::for_version(l.version.0, l.version.1),
     };
     let arenas_ok = match &input.arenas {
@@ -450,7 +454,11 @@ impl<'a, 'r, R: MemoryReader> Scan<'a, 'r, R> {
     }
 
     fn note_tracked_outside(&mut self, node: u64) {
-        if !in_ranges(&self.types.filter().arenas, node)
+        // Tracked objects live in malloc'd memory; a link elsewhere (a list head in the
+        // interpreter state, garbage in a block taken for an object) is no object to count.
+        if node.is_multiple_of(4)
+            && in_ranges(&self.anonymous, node)
+            && !in_ranges(&self.types.filter().arenas, node)
             && self.tracked_outside.len() < MAX_LARGE_CANDIDATES
         {
             self.tracked_outside.insert(node);
@@ -515,7 +523,10 @@ impl<'a, 'r, R: MemoryReader> Scan<'a, 'r, R> {
                 continue;
             };
             found.push(tracked);
-            if next != 0 && !in_ranges(&self.types.filter().arenas, next) {
+            if next != 0
+                && in_ranges(&self.anonymous, next)
+                && !in_ranges(&self.types.filter().arenas, next)
+            {
                 todo.push(next);
             }
         }

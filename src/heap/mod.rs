@@ -117,7 +117,13 @@ impl HeapTarget {
         let anonymous: Vec<(u64, u64)> = maps
             .regions()
             .iter()
-            .filter(|m| m.readable && m.writable && m.path.is_none())
+            .filter(|m| {
+                m.readable
+                    && m.writable
+                    && m.path
+                        .as_deref()
+                        .is_none_or(|p| p == std::path::Path::new("[heap]"))
+            })
             .map(|m| (m.start, m.end))
             .collect();
         let r = self.target.reader();
