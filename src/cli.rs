@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::dump::DumpConfig;
+use crate::heap::HeapConfig;
 use crate::output::Format;
 use crate::profile::{AggregateOptions, Measure};
 use crate::record::{RecordConfig, RecordTarget};
@@ -31,6 +32,8 @@ pub enum Command {
     /// Live view: the hot functions and memory of one process (--pid), or every Python
     /// process on the machine.
     Top(TopArgs),
+    /// Count the live Python objects of a running program by type (a heap census).
+    Heap(HeapArgs),
 }
 
 /// Options shared by commands that read a process.
@@ -144,6 +147,53 @@ pub struct DumpArgs {
     /// Pausing (dump pauses by default, for a consistent picture).
     #[command(flatten)]
     pub pause: PauseArgs,
+}
+
+/// `pyprobe heap`.
+#[derive(Debug, Args)]
+pub struct HeapArgs {
+    /// PID of a running Python process.
+    #[arg(short, long, value_parser = parse_pid, allow_negative_numbers = true)]
+    pub pid: i32,
+    /// Types shown (the text output; JSON has them all).
+    #[arg(long, default_value = "25")]
+    pub top: usize,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Take two censuses SECS apart and show what grew.
+    #[arg(long, value_name = "SECS", value_parser = parse_diff_seconds)]
+    pub diff: Option<Duration>,
+    /// Stop the target while each census is read (a consistent picture; the pause is
+    /// reported). By default the target keeps running.
+    #[arg(long)]
+    pub blocking: bool,
+}
+
+impl HeapArgs {
+    /// The library's config.
+    pub fn to_config(&self) -> HeapConfig {
+        HeapConfig {
+            pid: self.pid,
+            top: self.top.max(1),
+            json: self.json,
+            diff: self.diff,
+            pause: if self.blocking {
+                PauseMode::Blocking
+            } else {
+                PauseMode::NonBlocking
+            },
+        }
+    }
+}
+
+fn parse_diff_seconds(s: &str) -> Result<Duration, String> {
+    match s.trim().parse::<f64>() {
+        Ok(secs) if (0.0..=86_400.0).contains(&secs) => Ok(Duration::from_secs_f64(secs)),
+        _ => Err(format!(
+            "{s} is not a number of seconds between 0 and 86400"
+        )),
+    }
 }
 
 /// `pyprobe top`.
@@ -352,5 +402,24 @@ mod tests {
         };
         assert_eq!(d.to_config().pause, PauseMode::Blocking);
         assert!(d.to_config().json);
+    }
+
+    #[test]
+    fn heap_runs_without_pausing_unless_asked() {
+        let cli = parse(&["heap", "--pid", "7", "--diff", "2.5", "--top", "0"]).unwrap();
+        let Command::Heap(h) = cli.command else {
+            panic!("heap")
+        };
+        let c = h.to_config();
+        assert_eq!(c.pause, PauseMode::NonBlocking);
+        assert_eq!(c.diff, Some(Duration::from_millis(2500)));
+        assert_eq!(c.top, 1, "at least one row");
+        let cli = parse(&["heap", "--pid", "7", "--blocking"]).unwrap();
+        let Command::Heap(h) = cli.command else {
+            panic!("heap")
+        };
+        assert_eq!(h.to_config().pause, PauseMode::Blocking);
+        assert!(parse(&["heap", "--pid", "7", "--diff", "-1"]).is_err());
+        assert!(parse(&["heap"]).is_err(), "--pid is required");
     }
 }

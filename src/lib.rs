@@ -5,7 +5,7 @@
 //! ELF symbols, memory reads through
 //! [`process::MemoryReader`]), [`python`] (find the interpreter, walk threads and frames),
 //! [`session`] (an attached process), [`sampler`] (the clock), [`profile`] (aggregation) and
-//! [`output`] (file formats). [`record`], [`dump`] and [`top`] are the commands; [`cli`] maps
+//! [`output`] (file formats). [`record`], [`dump`], [`heap`] and [`top`] are the commands; [`cli`] maps
 //! arguments to their configs.
 #![deny(missing_docs)]
 
@@ -15,6 +15,7 @@ pub mod display;
 pub mod dump;
 pub mod error;
 pub mod fast_hash;
+pub mod heap;
 pub mod memory;
 pub mod name;
 pub mod output;

@@ -9,6 +9,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Dump(args) => pyprobe::dump::run(&args.to_config(), &mut std::io::stdout().lock())
             .map(|()| ExitCode::SUCCESS),
+        Command::Heap(args) => pyprobe::heap::run(&args.to_config(), &mut std::io::stdout().lock())
+            .map(|()| ExitCode::SUCCESS),
         Command::Top(args) => pyprobe::top::run(&args.to_config()).map(|()| ExitCode::SUCCESS),
         Command::Record(args) => match args.to_config() {
             Err(msg) => Err(anyhow::anyhow!(msg)),

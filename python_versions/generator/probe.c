@@ -144,6 +144,19 @@ struct mirror_dictkeysobject {
 #define MIRROR_DICT_COMMON 1
 #endif
 
+#if PY_VERSION_HEX < 0x03070000
+/* Modules/gcmodule.c keeps the generations static up to 3.6 (3.7 moved them to the installed
+ * internal/mem.h):
+ *   https://github.com/python/cpython/blob/v2.7.18/Modules/gcmodule.c
+ *   https://github.com/python/cpython/blob/v3.6.15/Modules/gcmodule.c */
+struct mirror_gc_generation {
+    PyGC_Head head;
+    int threshold; /* collection threshold */
+    int count;     /* count of allocations or collections of younger generations */
+};
+#define MIRROR_GC_GENERATION 1
+#endif
+
 /* --------------------------------------------------------------------------- output */
 
 static void put(const char *field, long long value, const char *how)
@@ -201,6 +214,10 @@ int main(void)
     printf("#mirror\thttps://github.com/python/cpython/blob/%s/Objects/moduleobject.c\t"
            "PyModuleObject (module_md_dict)\n", TAG);
 #endif
+#ifdef MIRROR_GC_GENERATION
+    printf("#mirror\thttps://github.com/python/cpython/blob/%s/Modules/gcmodule.c\t"
+           "struct gc_generation (gc_generation_size)\n", TAG);
+#endif
 #ifdef MIRROR_DICT_COMMON
     printf("#mirror\thttps://github.com/python/cpython/blob/%s/Objects/dict-common.h\t"
            "struct _dictkeysobject, PyDictKeyEntry (dictkeys_*, dict_entry_size)\n", TAG);
@@ -213,6 +230,8 @@ int main(void)
     OFF(tp_basicsize, PyTypeObject, tp_basicsize);
     OFF(tp_dictoffset, PyTypeObject, tp_dictoffset);
     OFF(tp_flags, PyTypeObject, tp_flags);
+    OFF(tp_itemsize, PyTypeObject, tp_itemsize);
+    OFF(tp_dict, PyTypeObject, tp_dict);
 #if PY_MAJOR_VERSION >= 3
     OFF(ht_cached_keys, PyHeapTypeObject, ht_cached_keys);
 #else
@@ -267,6 +286,63 @@ int main(void)
 #else
     NONE(managed_dict_offset);
     NONE(managed_values_offset);
+#endif
+
+#if PY_VERSION_HEX >= 0x030C0000
+    CONST(tpflags_preheader, Py_TPFLAGS_PREHEADER);
+#elif PY_VERSION_HEX >= 0x030B0000
+    /* 3.11: only a managed dict puts the two words before the GC header
+     * (https://github.com/python/cpython/blob/v3.11.7/Include/internal/pycore_object.h). */
+    CONST(tpflags_preheader, Py_TPFLAGS_MANAGED_DICT);
+#else
+    NONE(tpflags_preheader);
+#endif
+
+    /* --- list --- */
+    OFF(list_ob_item, PyListObject, ob_item);
+    OFF(list_allocated, PyListObject, allocated);
+
+    /* --- the collector's lists of tracked containers --- */
+    SIZE(gc_head_size, PyGC_Head);
+#ifdef MIRROR_GC_GENERATION
+    SIZE(gc_generation_size, struct mirror_gc_generation);
+    NONE(runtime_gc);
+    NONE(interp_gc);
+    NONE(gc_generations);
+    NONE(gc_generation0);
+    NONE(gc_permanent);
+#else
+    SIZE(gc_generation_size, struct gc_generation);
+#if PY_VERSION_HEX < 0x03090000 /* 3.7, 3.8: in _PyRuntimeState */
+    OFF(runtime_gc, _PyRuntimeState, gc);
+    NONE(interp_gc);
+#else
+    NONE(runtime_gc);
+    OFF(interp_gc, PyInterpreterState, gc);
+#endif
+    OFF(gc_generations, struct _gc_runtime_state, generations);
+    OFF(gc_generation0, struct _gc_runtime_state, generation0);
+    OFF(gc_permanent, struct _gc_runtime_state, permanent_generation);
+#endif
+
+    /* --- pymalloc's arenas: static in Objects/obmalloc.c up to 3.11 (found by symbol),
+     * per interpreter from 3.12 (internal/pycore_obmalloc.h) --- */
+#if PY_VERSION_HEX >= 0x030D0000
+    NONE(interp_obmalloc);
+    OFF(interp_obmalloc_ptr, PyInterpreterState, obmalloc);
+#elif PY_VERSION_HEX >= 0x030C0000
+    OFF(interp_obmalloc, PyInterpreterState, obmalloc);
+    NONE(interp_obmalloc_ptr);
+#else
+    NONE(interp_obmalloc);
+    NONE(interp_obmalloc_ptr);
+#endif
+#if PY_VERSION_HEX >= 0x030C0000
+    OFF(obmalloc_arenas, struct _obmalloc_state, mgmt.arenas);
+    OFF(obmalloc_maxarenas, struct _obmalloc_state, mgmt.maxarenas);
+#else
+    NONE(obmalloc_arenas);
+    NONE(obmalloc_maxarenas);
 #endif
 
     /* --- str --- */
@@ -542,6 +618,7 @@ int main(void)
     DBG(interpreter_state.threads_head);
     DBG(interpreter_state.imports_modules);
     DBG(interpreter_state.ceval_gil);
+    DBG(interpreter_state.gc);
     DBG(interpreter_state.gil_runtime_state);
     DBG(interpreter_state.gil_runtime_state_locked);
     DBG(interpreter_state.gil_runtime_state_holder);

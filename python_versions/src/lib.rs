@@ -42,6 +42,10 @@ pub struct Layout {
     pub tp_dictoffset: i64,
     /// `PyTypeObject.tp_flags`.
     pub tp_flags: i64,
+    /// `PyTypeObject.tp_itemsize` (per-item size of variable-size objects).
+    pub tp_itemsize: i64,
+    /// `PyTypeObject.tp_dict` (a heap type's `__module__` lives there).
+    pub tp_dict: i64,
     /// `PyHeapTypeObject.ht_cached_keys` (3.6+: shared keys of split / inline-values dicts).
     pub ht_cached_keys: i64,
     /// `Py_TPFLAGS_MANAGED_DICT` bit value (3.11+).
@@ -52,6 +56,45 @@ pub struct Layout {
     pub managed_dict_offset: i64,
     /// Offset from an object to its values pointer (negative; 3.11 only: `_PyObject_ValuesPointer`).
     pub managed_values_offset: i64,
+
+    /// Type flags whose objects have the two-word pre-header (managed dict / weakref) before
+    /// the GC header: `Py_TPFLAGS_PREHEADER` (3.12+), `Py_TPFLAGS_MANAGED_DICT` (3.11).
+    pub tpflags_preheader: i64,
+
+    // --- list ---
+    /// `PyListObject.ob_item` (the separately allocated item array).
+    pub list_ob_item: i64,
+    /// `PyListObject.allocated` (slots in the item array).
+    pub list_allocated: i64,
+
+    // --- the collector's lists ---
+    /// `sizeof(PyGC_Head)`: the collector's header before every tracked object.
+    pub gc_head_size: i64,
+    /// `sizeof(struct gc_generation)`: stride of the generations array (a list head, then
+    /// threshold and count).
+    pub gc_generation_size: i64,
+    /// `_PyRuntimeState.gc` (3.7, 3.8; 2.7/3.6 use the `_PyGC_generation0` symbol).
+    pub runtime_gc: i64,
+    /// `PyInterpreterState.gc` (3.9+; published in `_Py_DebugOffsets` from 3.13).
+    pub interp_gc: i64,
+    /// `struct _gc_runtime_state.generations` (3.7+).
+    pub gc_generations: i64,
+    /// `struct _gc_runtime_state.generation0` (3.7+): a pointer to `generations[0].head`, read
+    /// rather than computed because patch releases changed `PyGC_Head`'s alignment (Debian's
+    /// 3.13.18 packs the generations 4 bytes earlier than 3.13.0's headers say).
+    pub gc_generation0: i64,
+    /// `struct _gc_runtime_state.permanent_generation` (3.7+: `gc.freeze()`).
+    pub gc_permanent: i64,
+
+    // --- pymalloc ---
+    /// `PyInterpreterState.obmalloc`, the embedded `struct _obmalloc_state` (3.12).
+    pub interp_obmalloc: i64,
+    /// `PyInterpreterState.obmalloc`, a pointer to `struct _obmalloc_state` (3.13+).
+    pub interp_obmalloc_ptr: i64,
+    /// `struct _obmalloc_state.mgmt.arenas` (3.12+; before, the static `arenas` symbol).
+    pub obmalloc_arenas: i64,
+    /// `struct _obmalloc_state.mgmt.maxarenas` (3.12+; before, the static `maxarenas` symbol).
+    pub obmalloc_maxarenas: i64,
 
     // --- str (PyUnicodeObject, 3.x) ---
     /// `PyASCIIObject.length`.

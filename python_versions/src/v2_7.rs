@@ -3,6 +3,7 @@
 // Probe: gcc -std=gnu11 -O0 -w -DPy_BUILD_CORE -I/root/.pyenv/versions/2.7.18/include/python2.7 python_versions/generator/probe.c
 // Private CPython structs mirrored in probe.c (not in the installed headers):
 // - https://github.com/python/cpython/blob/v2.7.18/Objects/moduleobject.c: PyModuleObject (module_md_dict)
+// - https://github.com/python/cpython/blob/v2.7.18/Modules/gcmodule.c: struct gc_generation (gc_generation_size)
 
 use crate::{Layout, ABSENT};
 
@@ -22,11 +23,33 @@ pub(crate) const LAYOUT: Layout = Layout {
     tp_dictoffset: 288,
     // offsetof(PyTypeObject, tp_flags)
     tp_flags: 168,
+    // offsetof(PyTypeObject, tp_itemsize)
+    tp_itemsize: 40,
+    // offsetof(PyTypeObject, tp_dict)
+    tp_dict: 264,
     ht_cached_keys: ABSENT,
     tpflags_managed_dict: ABSENT,
     tpflags_inline_values: ABSENT,
     managed_dict_offset: ABSENT,
     managed_values_offset: ABSENT,
+    tpflags_preheader: ABSENT,
+    // offsetof(PyListObject, ob_item)
+    list_ob_item: 24,
+    // offsetof(PyListObject, allocated)
+    list_allocated: 32,
+    // sizeof(PyGC_Head)
+    gc_head_size: 32,
+    // sizeof(struct mirror_gc_generation)
+    gc_generation_size: 40,
+    runtime_gc: ABSENT,
+    interp_gc: ABSENT,
+    gc_generations: ABSENT,
+    gc_generation0: ABSENT,
+    gc_permanent: ABSENT,
+    interp_obmalloc: ABSENT,
+    interp_obmalloc_ptr: ABSENT,
+    obmalloc_arenas: ABSENT,
+    obmalloc_maxarenas: ABSENT,
     unicode_length: ABSENT,
     unicode_state: ABSENT,
     unicode_ascii_size: ABSENT,

@@ -20,6 +20,10 @@ pub(crate) const LAYOUT: Layout = Layout {
     tp_dictoffset: 288,
     // offsetof(PyTypeObject, tp_flags)
     tp_flags: 168,
+    // offsetof(PyTypeObject, tp_itemsize)
+    tp_itemsize: 40,
+    // offsetof(PyTypeObject, tp_dict)
+    tp_dict: 264,
     // offsetof(PyHeapTypeObject, ht_cached_keys)
     ht_cached_keys: 880,
     // Py_TPFLAGS_MANAGED_DICT
@@ -28,6 +32,32 @@ pub(crate) const LAYOUT: Layout = Layout {
     // (char *)_PyObject_DictOrValuesPointer(obj) - (char *)obj
     managed_dict_offset: -24,
     managed_values_offset: ABSENT,
+    // Py_TPFLAGS_PREHEADER
+    tpflags_preheader: 24,
+    // offsetof(PyListObject, ob_item)
+    list_ob_item: 24,
+    // offsetof(PyListObject, allocated)
+    list_allocated: 32,
+    // sizeof(PyGC_Head)
+    gc_head_size: 16,
+    // sizeof(struct gc_generation)
+    gc_generation_size: 24,
+    runtime_gc: ABSENT,
+    // offsetof(PyInterpreterState, gc)
+    interp_gc: 112,
+    // offsetof(struct _gc_runtime_state, generations)
+    gc_generations: 24,
+    // offsetof(struct _gc_runtime_state, generation0)
+    gc_generation0: 96,
+    // offsetof(struct _gc_runtime_state, permanent_generation)
+    gc_permanent: 104,
+    // offsetof(PyInterpreterState, obmalloc)
+    interp_obmalloc: 3960,
+    interp_obmalloc_ptr: ABSENT,
+    // offsetof(struct _obmalloc_state, mgmt.arenas)
+    obmalloc_arenas: 512,
+    // offsetof(struct _obmalloc_state, mgmt.maxarenas)
+    obmalloc_maxarenas: 520,
     // offsetof(PyASCIIObject, length)
     unicode_length: 16,
     // offsetof(PyASCIIObject, state)

@@ -14,6 +14,7 @@ pub(crate) const LAYOUT: Layout = Layout {
         ("interpreter_state.threads_head", 72),
         ("interpreter_state.imports_modules", 88),
         ("interpreter_state.ceval_gil", 112),
+        ("interpreter_state.gc", 80),
         ("interpreter_state.gil_runtime_state", 120),
         ("interpreter_state.gil_runtime_state_locked", 136),
         ("interpreter_state.gil_runtime_state_holder", 144),
@@ -58,6 +59,10 @@ pub(crate) const LAYOUT: Layout = Layout {
     tp_dictoffset: 288,
     // offsetof(PyTypeObject, tp_flags)
     tp_flags: 168,
+    // offsetof(PyTypeObject, tp_itemsize)
+    tp_itemsize: 40,
+    // offsetof(PyTypeObject, tp_dict)
+    tp_dict: 264,
     // offsetof(PyHeapTypeObject, ht_cached_keys)
     ht_cached_keys: 880,
     // Py_TPFLAGS_MANAGED_DICT
@@ -67,6 +72,32 @@ pub(crate) const LAYOUT: Layout = Layout {
     // (char *)_PyObject_ManagedDictPointer(obj) - (char *)obj
     managed_dict_offset: -24,
     managed_values_offset: ABSENT,
+    // Py_TPFLAGS_PREHEADER
+    tpflags_preheader: 24,
+    // offsetof(PyListObject, ob_item)
+    list_ob_item: 24,
+    // offsetof(PyListObject, allocated)
+    list_allocated: 32,
+    // sizeof(PyGC_Head)
+    gc_head_size: 16,
+    // sizeof(struct gc_generation)
+    gc_generation_size: 24,
+    runtime_gc: ABSENT,
+    // offsetof(PyInterpreterState, gc)
+    interp_gc: 7400,
+    // offsetof(struct _gc_runtime_state, generations)
+    gc_generations: 24,
+    // offsetof(struct _gc_runtime_state, generation0)
+    gc_generation0: 96,
+    // offsetof(struct _gc_runtime_state, permanent_generation)
+    gc_permanent: 104,
+    interp_obmalloc: ABSENT,
+    // offsetof(PyInterpreterState, obmalloc)
+    interp_obmalloc_ptr: 10800,
+    // offsetof(struct _obmalloc_state, mgmt.arenas)
+    obmalloc_arenas: 512,
+    // offsetof(struct _obmalloc_state, mgmt.maxarenas)
+    obmalloc_maxarenas: 520,
     // offsetof(PyASCIIObject, length)
     unicode_length: 16,
     // offsetof(PyASCIIObject, state)

@@ -3,6 +3,7 @@
 // Probe: gcc -std=gnu11 -O0 -w -DPy_BUILD_CORE -I/root/.pyenv/versions/3.6.15/include/python3.6m python_versions/generator/probe.c
 // Private CPython structs mirrored in probe.c (not in the installed headers):
 // - https://github.com/python/cpython/blob/v3.6.15/Objects/moduleobject.c: PyModuleObject (module_md_dict)
+// - https://github.com/python/cpython/blob/v3.6.15/Modules/gcmodule.c: struct gc_generation (gc_generation_size)
 // - https://github.com/python/cpython/blob/v3.6.15/Objects/dict-common.h: struct _dictkeysobject, PyDictKeyEntry (dictkeys_*, dict_entry_size)
 
 use crate::{Layout, ABSENT};
@@ -23,12 +24,34 @@ pub(crate) const LAYOUT: Layout = Layout {
     tp_dictoffset: 288,
     // offsetof(PyTypeObject, tp_flags)
     tp_flags: 168,
+    // offsetof(PyTypeObject, tp_itemsize)
+    tp_itemsize: 40,
+    // offsetof(PyTypeObject, tp_dict)
+    tp_dict: 264,
     // offsetof(PyHeapTypeObject, ht_cached_keys)
     ht_cached_keys: 856,
     tpflags_managed_dict: ABSENT,
     tpflags_inline_values: ABSENT,
     managed_dict_offset: ABSENT,
     managed_values_offset: ABSENT,
+    tpflags_preheader: ABSENT,
+    // offsetof(PyListObject, ob_item)
+    list_ob_item: 24,
+    // offsetof(PyListObject, allocated)
+    list_allocated: 32,
+    // sizeof(PyGC_Head)
+    gc_head_size: 32,
+    // sizeof(struct mirror_gc_generation)
+    gc_generation_size: 48,
+    runtime_gc: ABSENT,
+    interp_gc: ABSENT,
+    gc_generations: ABSENT,
+    gc_generation0: ABSENT,
+    gc_permanent: ABSENT,
+    interp_obmalloc: ABSENT,
+    interp_obmalloc_ptr: ABSENT,
+    obmalloc_arenas: ABSENT,
+    obmalloc_maxarenas: ABSENT,
     // offsetof(PyASCIIObject, length)
     unicode_length: 16,
     // offsetof(PyASCIIObject, state)

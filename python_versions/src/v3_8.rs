@@ -23,12 +23,38 @@ pub(crate) const LAYOUT: Layout = Layout {
     tp_dictoffset: 288,
     // offsetof(PyTypeObject, tp_flags)
     tp_flags: 168,
+    // offsetof(PyTypeObject, tp_itemsize)
+    tp_itemsize: 40,
+    // offsetof(PyTypeObject, tp_dict)
+    tp_dict: 264,
     // offsetof(PyHeapTypeObject, ht_cached_keys)
     ht_cached_keys: 872,
     tpflags_managed_dict: ABSENT,
     tpflags_inline_values: ABSENT,
     managed_dict_offset: ABSENT,
     managed_values_offset: ABSENT,
+    tpflags_preheader: ABSENT,
+    // offsetof(PyListObject, ob_item)
+    list_ob_item: 24,
+    // offsetof(PyListObject, allocated)
+    list_allocated: 32,
+    // sizeof(PyGC_Head)
+    gc_head_size: 16,
+    // sizeof(struct gc_generation)
+    gc_generation_size: 24,
+    // offsetof(_PyRuntimeState, gc)
+    runtime_gc: 344,
+    interp_gc: ABSENT,
+    // offsetof(struct _gc_runtime_state, generations)
+    gc_generations: 24,
+    // offsetof(struct _gc_runtime_state, generation0)
+    gc_generation0: 96,
+    // offsetof(struct _gc_runtime_state, permanent_generation)
+    gc_permanent: 104,
+    interp_obmalloc: ABSENT,
+    interp_obmalloc_ptr: ABSENT,
+    obmalloc_arenas: ABSENT,
+    obmalloc_maxarenas: ABSENT,
     // offsetof(PyASCIIObject, length)
     unicode_length: 16,
     // offsetof(PyASCIIObject, state)

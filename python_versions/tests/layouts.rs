@@ -253,6 +253,16 @@ fn fields_exist_exactly_in_their_versions() {
             ),
             ("code_qualname", l.code_qualname, at_least(11)),
             ("code_code_adaptive", l.code_code_adaptive, at_least(11)),
+            ("tpflags_preheader", l.tpflags_preheader, at_least(11)),
+            ("runtime_gc", l.runtime_gc, at_least(7) && v.1 <= 8),
+            ("interp_gc", l.interp_gc, at_least(9)),
+            ("gc_generations", l.gc_generations, at_least(7)),
+            ("gc_permanent", l.gc_permanent, at_least(7)),
+            ("gc_generation0", l.gc_generation0, at_least(7)),
+            ("interp_obmalloc", l.interp_obmalloc, v == (3, 12)),
+            ("interp_obmalloc_ptr", l.interp_obmalloc_ptr, at_least(13)),
+            ("obmalloc_arenas", l.obmalloc_arenas, at_least(12)),
+            ("obmalloc_maxarenas", l.obmalloc_maxarenas, at_least(12)),
         ];
         for (name, value, present) in expect {
             assert_eq!(has(value), present, "{v:?}.{name} = {value}");
@@ -284,6 +294,12 @@ fn fields_exist_exactly_in_their_versions() {
             l.code_firstlineno,
             l.code_linetable,
             l.stackref_tag_bits,
+            l.tp_itemsize,
+            l.tp_dict,
+            l.list_ob_item,
+            l.list_allocated,
+            l.gc_head_size,
+            l.gc_generation_size,
         ] {
             assert!(has(value), "{v:?}");
         }

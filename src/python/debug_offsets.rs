@@ -63,7 +63,7 @@ pub(crate) fn target_layout(
 /// Each table field the target publishes, the `_Py_DebugOffsets` entry it is published as, and
 /// where it goes in `l`. Entries a version does not publish are skipped (3.15 added the type,
 /// heap-type and compact-string sizes and the base frame).
-fn published_fields(l: &mut Layout) -> [(&'static str, &'static str, &mut i64); 40] {
+fn published_fields(l: &mut Layout) -> [(&'static str, &'static str, &mut i64); 41] {
     macro_rules! published {
         ($($field:ident = $name:literal,)*) => {
             [$((stringify!($field), $name, &mut l.$field)),*]
@@ -75,6 +75,7 @@ fn published_fields(l: &mut Layout) -> [(&'static str, &'static str, &mut i64); 
         interp_threads_head = "interpreter_state.threads_head",
         interp_modules = "interpreter_state.imports_modules",
         interp_ceval_gil = "interpreter_state.ceval_gil",
+        interp_gc = "interpreter_state.gc",
         ts_size = "thread_state.size",
         ts_next = "thread_state.next",
         ts_interp = "thread_state.interp",

@@ -3,7 +3,7 @@ mod code;
 mod debug_offsets;
 mod discovery;
 mod linetable;
-mod objects;
+pub(crate) mod objects;
 mod regions;
 mod replay;
 mod threads;

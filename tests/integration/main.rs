@@ -4,6 +4,7 @@ mod dump_details;
 mod faults;
 mod formats;
 mod harness;
+mod heap;
 mod html_report;
 #[path = "../support/interpreter_list.rs"]
 mod interpreter_list;
