@@ -17,6 +17,7 @@ pub mod error;
 pub mod fast_hash;
 pub mod memory;
 pub mod name;
+pub mod native;
 pub mod output;
 pub mod perf;
 pub mod proc;
