@@ -144,6 +144,10 @@ pub struct DumpArgs {
     /// Pausing (dump pauses by default, for a consistent picture).
     #[command(flatten)]
     pub pause: PauseArgs,
+    /// Show native (C) frames merged with the Python ones: running threads are read from
+    /// perf samples without stopping; idle ones in a brief stop (unless --nonblocking).
+    #[arg(long)]
+    pub native: bool,
 }
 
 /// `pyprobe top`.
@@ -218,6 +222,7 @@ impl DumpArgs {
             json: self.json,
             pause: self.pause.mode(PauseMode::Blocking),
             full_filenames: self.full_filenames,
+            native: self.native,
         }
     }
 }

@@ -3,6 +3,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
+use crate::native::capture::NativeStacks;
 use crate::process::{LiveReader, StateCache, Target, ThreadStates};
 use crate::python::{find_interpreter, Interpreter, OsThreads, Walker};
 use crate::stack::ThreadStack;
@@ -34,6 +35,8 @@ pub struct Session {
     pausing: PausePolicy,
     /// Non-blocking mode: samples taken paused (see [`Session::paused_samples`]).
     paused_samples: u64,
+    /// `--native`: native stacks merged into each sample.
+    native: Option<NativeStacks>,
 }
 
 /// Samples taken paused after a read without pausing found a stack that moved while it was
@@ -150,7 +153,29 @@ impl Session {
             reused_states: StateCache::new(STATE_REUSE),
             pausing: PausePolicy::default(),
             paused_samples: 0,
+            native: None,
         }
+    }
+
+    /// `--native`: merge native stacks into every sample from now on: perf samples every
+    /// `period` of each thread's CPU time, `stack_bytes` of stack each, or ptrace stops where
+    /// perf events are refused (then [`NativeStacks::perf_refused`] says why).
+    pub fn enable_native(&mut self, period: Duration, stack_bytes: u32) -> &NativeStacks {
+        self.walker.track_eval_calls();
+        let tids = self.thread_ids();
+        let python2 = self.interpreter().layout.version.0 == 2;
+        self.native.insert(NativeStacks::open(
+            self.target.pid(),
+            &tids,
+            period,
+            stack_bytes,
+            python2,
+        ))
+    }
+
+    /// The native side, when enabled.
+    pub fn native(&mut self) -> Option<&mut NativeStacks> {
+        self.native.as_mut()
     }
 
     /// The target's threads (their tids), as last listed.
@@ -175,7 +200,13 @@ impl Session {
         // [`PAUSED_RUN`]). A read without pausing that finds a stack that moved while it was
         // copied stands (it is one sample of many in a run that then pauses); one torn beyond
         // use is read again at once, paused.
-        let mut paused = self.pause == PauseMode::Blocking || self.pausing.pause_next();
+        if let Some(native) = &mut self.native {
+            let states = &mut self.states;
+            native.before_walk(|| states.tids_listed());
+        }
+        let mut paused = self.pause == PauseMode::Blocking
+            || self.pausing.pause_next()
+            || self.native.as_ref().is_some_and(|n| n.needs_pause());
         let mut result = if paused {
             self.sample_paused()
         } else {
@@ -204,6 +235,9 @@ impl Session {
             }
             Ok(mut stacks) => {
                 self.set_active(&mut stacks, paused);
+                if let Some(native) = &mut self.native {
+                    native.merge_into(&mut stacks, self.walker.eval_calls());
+                }
                 Ok(stacks)
             }
             other => other,
@@ -252,6 +286,10 @@ impl Session {
         let paused = self.target.pause()?;
         for (&tid, running) in &mut self.os.active {
             *running = *running && !paused.stopped_in_blocking_call(tid);
+        }
+        if let Some(native) = &mut self.native {
+            let tids: Vec<u32> = self.os.active.keys().copied().collect();
+            native.while_paused(&tids, self.target.reader());
         }
         self.walker.sample(&self.os)
     }

@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use gimli::UnwindContext;
 
+pub mod capture;
 pub mod cfi;
+pub mod dump;
 pub mod merge;
 pub mod module;
 // pub mod replay;
