@@ -2,11 +2,15 @@
 //! samples without stopping the target, or a ptrace stop where perf events are refused), and
 //! their merge into the Python stacks of the same sample.
 //!
-//! Timing: the perf rings are drained just before the Python stacks are walked, and each
-//! thread's newest record is merged with the Python stack read right after. A thread inside a
-//! long C call (the case `--native` is for) has the same Python stack at both moments; one that
-//! returned or called in between shows a different count of eval-loop calls than its Python
-//! stack, and is given its Python frames alone (counted in [`NativeStats::mismatched`]).
+//! Timing: a perf record is taken by the kernel at a CPU-clock tick, and read by us later; the
+//! Python stack is read later still. The two are merged only where the Python stack is known
+//! not to have changed in between: the record is newer than the previous walk, and the
+//! thread's Python functions are the same in that walk and this one (so they were the same at
+//! the record's moment too). A thread inside a long C call (what `--native` is for) passes; one
+//! whose Python stack moved keeps its Python frames alone ([`NativeStats::moved`]). Then the
+//! eval-loop calls must pair up with the Python calls (3.12+: each entry frame must lie in the
+//! stack span of the native frame it belongs to), else [`NativeStats::mismatched`]. In a
+//! ptrace stop the Python walk is of the same moment, and none of this is needed.
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,7 +19,7 @@ use super::merge::{merge, Fit};
 use super::{Modules, Registers, StackCopy, Unwinder};
 use crate::perf::stacks::{StackSample, StackWatch};
 use crate::process::{MemoryReader, ProcessMaps};
-use crate::stack::{Frame, ThreadStack};
+use crate::stack::{EvalCall, Frame, ThreadStack};
 
 /// How often the module list is read again (new libraries loaded) and the thread list synced.
 const REFRESH: Duration = Duration::from_millis(500);
@@ -27,8 +31,10 @@ pub struct NativeStats {
     pub merged: u64,
     /// Merged as far as the native unwind went (it stopped early).
     pub partial: u64,
-    /// Native and Python stacks of different moments: Python frames alone.
+    /// Eval-loop calls and Python calls did not pair up: Python frames alone.
     pub mismatched: u64,
+    /// The Python stack changed around the perf record's moment: Python frames alone.
+    pub moved: u64,
     /// Thread samples with no native stack (the thread did not run since the last sample).
     pub without: u64,
 }
@@ -56,6 +62,11 @@ pub struct NativeStacks {
     merged: Vec<Frame>,
     /// Threads merged by the last [`NativeStacks::merge_into`].
     merged_tids: Vec<u32>,
+    /// Each thread's Python frames in the previous walk, and when that walk began
+    /// (CLOCK_MONOTONIC ns); when this walk began.
+    previous: HashMap<u32, Arc<[Frame]>>,
+    previous_walk_ns: u64,
+    walk_ns: u64,
     stats: NativeStats,
 }
 
@@ -92,6 +103,9 @@ impl NativeStacks {
             refreshed: Instant::now(),
             merged: Vec::new(),
             merged_tids: Vec::new(),
+            previous: HashMap::new(),
+            previous_walk_ns: 0,
+            walk_ns: 0,
             stats: NativeStats::default(),
         }
     }
@@ -141,6 +155,8 @@ impl NativeStacks {
     /// Before the Python walk: take each thread's newest perf record (and, now and then,
     /// follow new threads and newly mapped modules).
     pub fn before_walk(&mut self, tids: impl FnOnce() -> Vec<u32>) {
+        self.previous_walk_ns = self.walk_ns;
+        self.walk_ns = monotonic_ns();
         if self.refreshed.elapsed() >= REFRESH {
             self.refreshed = Instant::now();
             if let Ok(maps) = ProcessMaps::read(self.pid) {
@@ -176,9 +192,15 @@ impl NativeStacks {
 
     /// After the walk: merge each thread that has a fresh native stack. `calls`, per stack,
     /// from [`crate::python::Walker::eval_calls`].
-    pub fn merge_into(&mut self, stacks: &mut [ThreadStack], calls: &[Vec<u32>]) {
+    pub fn merge_into(&mut self, stacks: &mut [ThreadStack], calls: &[Vec<EvalCall>]) {
         self.merged_tids.clear();
+        let paused = matches!(self.source, Source::Ptrace { .. });
         for (i, stack) in stacks.iter_mut().enumerate() {
+            let python = stack.frames.clone();
+            let before = match stack.os_tid {
+                Some(tid) => self.previous.insert(tid, python),
+                None => None,
+            };
             let fresh = stack.os_tid.filter(|tid| self.fresh.contains(tid));
             let (Some(tid), Some(calls)) = (fresh, calls.get(i)) else {
                 self.stats.without += 1;
@@ -187,6 +209,13 @@ impl NativeStacks {
             let Some(sample) = self.newest.get(&tid) else {
                 continue;
             };
+            let still = paused
+                || (sample.time_ns >= self.previous_walk_ns
+                    && before.is_some_and(|b| same_functions(&b, &stack.frames)));
+            if !still {
+                self.stats.moved += 1;
+                continue;
+            }
             let native = self.unwinder.unwind(
                 sample.regs,
                 StackCopy {
@@ -194,6 +223,17 @@ impl NativeStacks {
                     bytes: &sample.stack,
                 },
             );
+            if std::env::var_os("PYPROBE_NATIVE_DEBUG").is_some_and(|v| !v.is_empty()) {
+                let labels: Vec<_> = native
+                    .frames
+                    .iter()
+                    .map(|f| format!("{}:{:?}", f.label, f.kind))
+                    .collect();
+                eprintln!(
+                    "tid {tid} calls {calls:?} ending {:?} native {labels:?}",
+                    native.ending
+                );
+            }
             match merge(&native, &stack.frames, calls, &mut self.merged) {
                 Fit::Mismatch => self.stats.mismatched += 1,
                 fit => {
@@ -207,6 +247,28 @@ impl NativeStacks {
             }
         }
     }
+}
+
+/// The same functions (lines aside): a thread still inside the same calls.
+fn same_functions(a: &Arc<[Frame]>, b: &Arc<[Frame]>) -> bool {
+    Arc::ptr_eq(a, b)
+        || (a.len() == b.len()
+            && a.iter()
+                .zip(b.iter())
+                .all(|(x, y)| x.name == y.name && x.filename == y.filename))
+}
+
+/// `CLOCK_MONOTONIC` now, in ns: the clock perf records are stamped with.
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid timespec to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec as u64)
 }
 
 /// A stopped thread's rip, rsp, rbp (`PTRACE_GETREGS`), if it is traced by this thread.

@@ -38,9 +38,12 @@ pub fn is_eval_loop(symbol: &str, python2: bool) -> bool {
 pub enum FrameKind {
     /// A call of the eval loop: where Python frames go.
     EvalLoop,
-    /// Interpreter plumbing between Python and C (`_PyObject_Call`, vectorcall helpers,
-    /// unnamed code of a stripped interpreter): not shown.
+    /// Interpreter plumbing between Python and C (`_PyObject_Call`, vectorcall helpers):
+    /// not shown.
     Plumbing,
+    /// Code of a stripped interpreter without a name: shown only at the leaf (the C code a
+    /// Python frame is in: a built-in module's), not between Python frames.
+    Unnamed,
     /// Anything else: C extension code, libraries, the leaf.
     Shown,
 }
@@ -50,6 +53,8 @@ pub enum FrameKind {
 pub struct NativeFrame {
     /// The address (inside the call instruction for callers).
     pub addr: u64,
+    /// The frame's rsp.
+    pub sp: u64,
     /// What the merge does with it.
     pub kind: FrameKind,
     /// `symbol`, or `module+0xoffset` without one, or `0x…` outside any module.
@@ -118,7 +123,14 @@ impl Unwinder {
     pub fn unwind(&mut self, regs: Registers, stack: StackCopy<'_>) -> NativeStack {
         self.raw.clear();
         let ending = unwind::unwind(&self.modules, &mut self.ctx, regs, stack, &mut self.raw);
-        let frames = self.raw.iter().map(|f| self.symbolise(f.addr)).collect();
+        let frames = self
+            .raw
+            .iter()
+            .map(|f| NativeFrame {
+                sp: f.sp,
+                ..self.symbolise(f.addr)
+            })
+            .collect();
         NativeStack { frames, ending }
     }
 
@@ -126,6 +138,7 @@ impl Unwinder {
         let Some(module) = self.modules.find(addr) else {
             return NativeFrame {
                 addr,
+                sp: 0,
                 kind: FrameKind::Shown,
                 label: "[unknown]".into(),
                 module: "?".into(),
@@ -141,7 +154,7 @@ impl Unwinder {
             {
                 FrameKind::Plumbing
             }
-            None if data.is_interpreter => FrameKind::Plumbing,
+            None if data.is_interpreter => FrameKind::Unnamed,
             _ => FrameKind::Shown,
         };
         let label = match symbol {
@@ -155,6 +168,7 @@ impl Unwinder {
         };
         NativeFrame {
             addr,
+            sp: 0,
             kind,
             label,
             module: data.name.clone(),

@@ -58,11 +58,13 @@ pub enum Ending {
 }
 
 /// One unwound frame: the address (a return address minus one for callers, so it is inside
-/// the call instruction), and the index of its module in [`Modules::list`].
+/// the call instruction) and the stack pointer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RawNativeFrame {
     /// The address to symbolise.
     pub addr: u64,
+    /// The frame's rsp: its stack span runs from here to the next frame's.
+    pub sp: u64,
 }
 
 /// Unwind from `regs` through `stack`; frames innermost first.
@@ -77,7 +79,7 @@ pub fn unwind(
     for depth in 0..MAX_NATIVE_FRAMES {
         // A return address points after its call; the call itself is one byte before.
         let addr = if depth == 0 { ip } else { ip.wrapping_sub(1) };
-        out.push(RawNativeFrame { addr });
+        out.push(RawNativeFrame { addr, sp });
         let Some(module) = modules.find(addr) else {
             return Ending::UnknownModule;
         };

@@ -16,7 +16,7 @@ use super::threads::{NativeIds, ThreadNames};
 use super::Interpreter;
 use crate::error::{Error, Result};
 use crate::process::{u64_at, MemoryReader, Prefetching, ReadExt};
-use crate::stack::{Frame, ThreadStack};
+use crate::stack::{EvalCall, Frame, ThreadStack};
 
 /// Most threads walked in one sample (a loop in a corrupt list stops here).
 const MAX_THREADS: usize = 4096;
@@ -107,7 +107,7 @@ pub struct OsThreads {
 }
 
 /// A frame before its code object is resolved. `code` 0 marks where one call of the eval
-/// loop ends (see [`Walker::track_eval_calls`]).
+/// loop ends (see [`Walker::track_eval_calls`]); `offset` then holds its entry frame's address.
 #[derive(Debug, Clone, Copy)]
 struct RawFrame {
     code: u64,
@@ -148,7 +148,7 @@ pub struct Walker<R> {
     track_calls: bool,
     /// Per thread of the last sample (in its order): Python frames per eval-loop call,
     /// innermost first.
-    calls: Vec<Vec<u32>>,
+    calls: Vec<Vec<EvalCall>>,
 }
 
 /// The marker of the end of an eval-loop call among raw frames.
@@ -194,7 +194,7 @@ impl<R: MemoryReader> Walker<R> {
     /// 3.11+ a call runs until an entry frame (3.11 `is_entry`, 3.12+ a frame owned by the C
     /// stack or the interpreter below it). Empty unless [`Walker::track_eval_calls`].
     /// https://github.com/python/cpython/blob/v3.12.1/Python/ceval.c (`entry_frame`)
-    pub fn eval_calls(&self) -> &[Vec<u32>] {
+    pub fn eval_calls(&self) -> &[Vec<EvalCall>] {
         &self.calls
     }
 
@@ -534,7 +534,12 @@ impl<R: MemoryReader> Walker<R> {
                     None => shim,
                 };
                 if entry {
-                    out.push(CALL_END);
+                    // 3.12+: the entry frame is a local of the eval call, on the C stack.
+                    let entry_frame = if shim { frame } else { 0 };
+                    out.push(RawFrame {
+                        code: 0,
+                        offset: entry_frame,
+                    });
                 }
             }
             frame = previous;
@@ -581,7 +586,10 @@ impl<R: MemoryReader> Walker<R> {
             let mut call_start = 0;
             for f in &t.frames {
                 if f.code == 0 {
-                    calls.push((scratch.len() - call_start) as u32);
+                    calls.push(EvalCall {
+                        frames: (scratch.len() - call_start) as u32,
+                        entry_frame: f.offset,
+                    });
                     call_start = scratch.len();
                     continue;
                 }
@@ -601,7 +609,10 @@ impl<R: MemoryReader> Walker<R> {
                 });
             }
             if self.track_calls && scratch.len() > call_start {
-                calls.push((scratch.len() - call_start) as u32);
+                calls.push(EvalCall {
+                    frames: (scratch.len() - call_start) as u32,
+                    entry_frame: 0,
+                });
             }
             let frames = self.last_frames.share(t.tstate, &scratch);
             let os_tid = t
