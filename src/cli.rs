@@ -124,6 +124,10 @@ pub struct RecordArgs {
     /// How memory growth is charged.
     #[command(flatten)]
     pub memory: MemoryArgs,
+    /// Show native (C) frames under the Python frames that called them, from perf samples of
+    /// each thread's registers and stack (no stop; ptrace stops where perf is refused).
+    #[arg(long)]
+    pub native: bool,
     /// Program to launch and profile: `pyprobe record -- python app.py args`.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -168,6 +172,9 @@ pub struct TopArgs {
     /// How memory growth is charged.
     #[command(flatten)]
     pub memory: MemoryArgs,
+    /// Native (C) frames merged with the Python ones (one process, --pid).
+    #[arg(long)]
+    pub native: bool,
 }
 
 impl TopArgs {
@@ -179,6 +186,7 @@ impl TopArgs {
             pause: self.pause.mode(PauseMode::NonBlocking),
             include_idle: self.idle,
             fault_period: self.memory.fault_period(),
+            native: self.native,
         }
     }
 }
@@ -210,6 +218,7 @@ impl RecordArgs {
             fault_period: self.memory.fault_period(),
             progress: true,
             measure: self.weight,
+            native: self.native,
         })
     }
 }

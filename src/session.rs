@@ -173,6 +173,11 @@ impl Session {
         ))
     }
 
+    /// How native stacks fitted so far, when enabled.
+    pub fn native_stats(&self) -> Option<crate::native::capture::NativeStats> {
+        self.native.as_ref().map(|n| n.stats())
+    }
+
     /// The native side, when enabled.
     pub fn native(&mut self) -> Option<&mut NativeStacks> {
         self.native.as_mut()

@@ -4,9 +4,9 @@
 //!
 //! Timing: a perf record is taken by the kernel at a CPU-clock tick, and read by us later; the
 //! Python stack is read later still. The two are merged only where the Python stack is known
-//! not to have changed in between: the record is newer than the previous walk, and the
-//! thread's Python functions are the same in that walk and this one (so they were the same at
-//! the record's moment too). A thread inside a long C call (what `--native` is for) passes; one
+//! not to have changed in between: the thread's Python functions have been the same in every
+//! walk since one that began before the record's moment (so they were the same at that moment
+//! too). A thread inside a long C call (what `--native` is for) passes; one
 //! whose Python stack moved keeps its Python frames alone ([`NativeStats::moved`]). Then the
 //! eval-loop calls must pair up with the Python calls (3.12+: each entry frame must lie in the
 //! stack span of the native frame it belongs to), else [`NativeStats::mismatched`]. In a
@@ -62,10 +62,10 @@ pub struct NativeStacks {
     merged: Vec<Frame>,
     /// Threads merged by the last [`NativeStacks::merge_into`].
     merged_tids: Vec<u32>,
-    /// Each thread's Python frames in the previous walk, and when that walk began
-    /// (CLOCK_MONOTONIC ns); when this walk began.
-    previous: HashMap<u32, Arc<[Frame]>>,
-    previous_walk_ns: u64,
+    /// Each thread's Python frames in the previous walk, and since when (CLOCK_MONOTONIC ns,
+    /// the start of the first walk that found them) its functions have been the same.
+    previous: HashMap<u32, (Arc<[Frame]>, u64)>,
+    /// When this walk began.
     walk_ns: u64,
     stats: NativeStats,
 }
@@ -104,7 +104,6 @@ impl NativeStacks {
             merged: Vec::new(),
             merged_tids: Vec::new(),
             previous: HashMap::new(),
-            previous_walk_ns: 0,
             walk_ns: 0,
             stats: NativeStats::default(),
         }
@@ -155,15 +154,16 @@ impl NativeStacks {
     /// Before the Python walk: take each thread's newest perf record (and, now and then,
     /// follow new threads and newly mapped modules).
     pub fn before_walk(&mut self, tids: impl FnOnce() -> Vec<u32>) {
-        self.previous_walk_ns = self.walk_ns;
         self.walk_ns = monotonic_ns();
         if self.refreshed.elapsed() >= REFRESH {
             self.refreshed = Instant::now();
             if let Ok(maps) = ProcessMaps::read(self.pid) {
                 self.unwinder.modules_mut().refresh(self.pid, &maps);
             }
+            let tids = tids();
+            self.previous.retain(|tid, _| tids.contains(tid));
             if let Source::Perf(watch) = &mut self.source {
-                watch.sync(&tids());
+                watch.sync(&tids);
             }
         }
         match &mut self.source {
@@ -196,10 +196,20 @@ impl NativeStacks {
         self.merged_tids.clear();
         let paused = matches!(self.source, Source::Ptrace { .. });
         for (i, stack) in stacks.iter_mut().enumerate() {
-            let python = stack.frames.clone();
-            let before = match stack.os_tid {
-                Some(tid) => self.previous.insert(tid, python),
-                None => None,
+            let stable_since = match stack.os_tid {
+                Some(tid) => {
+                    let walk_ns = self.walk_ns;
+                    let entry = self
+                        .previous
+                        .entry(tid)
+                        .or_insert_with(|| (stack.frames.clone(), walk_ns));
+                    if !same_functions(&entry.0, &stack.frames) {
+                        entry.1 = walk_ns;
+                    }
+                    entry.0 = stack.frames.clone();
+                    entry.1
+                }
+                None => u64::MAX,
             };
             let fresh = stack.os_tid.filter(|tid| self.fresh.contains(tid));
             let (Some(tid), Some(calls)) = (fresh, calls.get(i)) else {
@@ -209,9 +219,7 @@ impl NativeStacks {
             let Some(sample) = self.newest.get(&tid) else {
                 continue;
             };
-            let still = paused
-                || (sample.time_ns >= self.previous_walk_ns
-                    && before.is_some_and(|b| same_functions(&b, &stack.frames)));
+            let still = paused || sample.time_ns >= stable_since;
             if !still {
                 self.stats.moved += 1;
                 continue;
@@ -246,6 +254,18 @@ impl NativeStacks {
                 }
             }
         }
+    }
+}
+
+/// `record --native` / `top --native`: perf samples every half `interval` of each thread's
+/// CPU time (so a thread on a CPU for most of an interval has a record at most ticks, on a
+/// shared machine too); where perf events are refused, ptrace stops, and a message that says so.
+pub fn enable_for_recording(session: &mut crate::session::Session, interval: Duration) {
+    let native = session.enable_native(interval / 2, crate::perf::stacks::DEFAULT_STACK_BYTES);
+    if let Some(why) = native.perf_refused() {
+        crate::say!(
+            "pyprobe: perf events refused ({why}): --native falls back to stopping the target (ptrace) for every sample"
+        );
     }
 }
 
