@@ -60,6 +60,7 @@ pub struct NativeStacks {
     fresh: Vec<u32>,
     refreshed: Instant,
     merged: Vec<Frame>,
+    captures: super::replay::CaptureWriter,
     /// Threads merged by the last [`NativeStacks::merge_into`].
     merged_tids: Vec<u32>,
     /// Each thread's Python frames in the previous walk, and since when (CLOCK_MONOTONIC ns,
@@ -102,6 +103,7 @@ impl NativeStacks {
             fresh: Vec::new(),
             refreshed: Instant::now(),
             merged: Vec::new(),
+            captures: super::replay::CaptureWriter::from_env(),
             merged_tids: Vec::new(),
             previous: HashMap::new(),
             walk_ns: 0,
@@ -245,6 +247,15 @@ impl NativeStacks {
             match merge(&native, &stack.frames, calls, &mut self.merged) {
                 Fit::Mismatch => self.stats.mismatched += 1,
                 fit => {
+                    if self.captures.wants() {
+                        self.captures.write(&super::replay::Capture::new(
+                            self.unwinder.modules(),
+                            sample.regs,
+                            &sample.stack,
+                            &native,
+                            self.unwinder.python2(),
+                        ));
+                    }
                     if fit == Fit::Partial {
                         self.stats.partial += 1;
                     }

@@ -14,9 +14,14 @@ pub mod cfi;
 pub mod dump;
 pub mod merge;
 pub mod module;
-// pub mod replay;
+pub mod replay;
 pub mod symbols;
 pub mod unwind;
+
+#[cfg(test)]
+mod fuzz_tests;
+#[cfg(test)]
+mod golden_tests;
 
 pub use module::{MappedModule, ModuleData, Modules};
 pub use unwind::{Ending, Registers, StackCopy};
@@ -112,6 +117,16 @@ impl Unwinder {
             python2,
             ..Unwinder::default()
         }
+    }
+
+    /// The modules.
+    pub fn modules(&self) -> &Modules {
+        &self.modules
+    }
+
+    /// Whether the target is Python 2.
+    pub fn python2(&self) -> bool {
+        self.python2
     }
 
     /// The modules, to refresh when the target maps new ones.

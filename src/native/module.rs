@@ -28,6 +28,7 @@ pub struct ModuleData {
     first_load_vaddr: u64,
     /// The interpreter itself (the executable or libpython): it defines the eval loop.
     pub is_interpreter: bool,
+    build_id: Option<Vec<u8>>,
 }
 
 /// The CFI sections of `elf`.
@@ -82,10 +83,11 @@ impl ModuleData {
             .map(|n| n.to_string_lossy().into())
             .unwrap_or_else(|| "?".into());
         let cfi = CfiIndex::build(elf.bytes(), cfi_sections(&elf));
+        let id = build_id(&elf);
         let debug = look_for_debug_file
-            .then(|| build_id(&elf))
+            .then_some(id.as_deref())
             .flatten()
-            .and_then(|id| debug_file_for(&id));
+            .and_then(debug_file_for);
         let symbols = SymbolTable::of(&elf, debug.as_ref());
         let debug = debug.map(|d| {
             let cfi = CfiIndex::build(d.bytes(), cfi_sections(&d));
@@ -95,6 +97,7 @@ impl ModuleData {
             || elf.symbol("PyEval_EvalFrameEx").is_some();
         ModuleData {
             is_interpreter,
+            build_id: id,
             name,
             first_load_vaddr: elf.first_load_vaddr().unwrap_or(0),
             elf,
@@ -102,6 +105,16 @@ impl ModuleData {
             debug,
             symbols,
         }
+    }
+
+    /// The file's path (as the target sees it).
+    pub fn path(&self) -> &Path {
+        self.elf.path()
+    }
+
+    /// The file's GNU build id.
+    pub fn build_id(&self) -> Option<&[u8]> {
+        self.build_id.as_deref()
     }
 
     /// The unwind rule at file address `addr`: `.eh_frame` first, then a debug file's CFI.
