@@ -160,7 +160,7 @@ impl NativeStacks {
         if self.refreshed.elapsed() >= REFRESH {
             self.refreshed = Instant::now();
             if let Ok(maps) = ProcessMaps::read(self.pid) {
-                self.unwinder.modules_mut().refresh(self.pid, &maps);
+                self.unwinder.refresh_modules(self.pid, &maps);
             }
             let tids = tids();
             self.previous.retain(|tid, _| tids.contains(tid));

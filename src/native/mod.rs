@@ -7,8 +7,6 @@
 //! stopping the target, or from a ptrace stop where perf events are refused. x86_64 only.
 use std::sync::Arc;
 
-use gimli::UnwindContext;
-
 pub mod capture;
 pub mod cfi;
 pub mod dump;
@@ -88,7 +86,7 @@ impl NativeStack {
 #[derive(Debug, Default)]
 pub struct Unwinder {
     modules: Modules,
-    ctx: UnwindContext<usize>,
+    rows: unwind::RowCache,
     raw: Vec<unwind::RawNativeFrame>,
     python2: bool,
 }
@@ -129,15 +127,31 @@ impl Unwinder {
         self.python2
     }
 
-    /// The modules, to refresh when the target maps new ones.
-    pub fn modules_mut(&mut self) -> &mut Modules {
-        &mut self.modules
+    /// Read the modules again from `maps`; rules cached by address are forgotten when the
+    /// modules changed (an address may now be in another module).
+    pub fn refresh_modules(&mut self, pid: i32, maps: &crate::process::ProcessMaps) {
+        let before: Vec<(u64, u64)> = self
+            .modules
+            .list()
+            .iter()
+            .map(|m| (m.start, m.end))
+            .collect();
+        self.modules.refresh(pid, maps);
+        if !self
+            .modules
+            .list()
+            .iter()
+            .map(|m| (m.start, m.end))
+            .eq(before)
+        {
+            self.rows.clear();
+        }
     }
 
     /// Unwind and symbolise one stack.
     pub fn unwind(&mut self, regs: Registers, stack: StackCopy<'_>) -> NativeStack {
         self.raw.clear();
-        let ending = unwind::unwind(&self.modules, &mut self.ctx, regs, stack, &mut self.raw);
+        let ending = unwind::unwind(&self.modules, &mut self.rows, regs, stack, &mut self.raw);
         let frames = self
             .raw
             .iter()

@@ -67,10 +67,30 @@ pub struct RawNativeFrame {
     pub sp: u64,
 }
 
+/// Most rules kept by a [`RowCache`] before it starts afresh.
+const MAX_CACHED_ROWS: usize = 1 << 16;
+
+/// Rules already worked out, by address. Finding a rule runs the FDE's CFI program from the
+/// function's start up to the address: for the eval loop, a function of tens of kilobytes,
+/// that is thousands of instructions per frame per sample. The return addresses of a stack
+/// repeat from sample to sample, so each is worked out once.
+#[derive(Debug, Default)]
+pub struct RowCache {
+    ctx: UnwindContext<usize>,
+    rows: crate::fast_hash::FastMap<u64, Option<Row>>,
+}
+
+impl RowCache {
+    /// Forget every rule (the modules changed).
+    pub fn clear(&mut self) {
+        self.rows.clear();
+    }
+}
+
 /// Unwind from `regs` through `stack`; frames innermost first.
 pub fn unwind(
     modules: &Modules,
-    ctx: &mut UnwindContext<usize>,
+    cache: &mut RowCache,
     regs: Registers,
     stack: StackCopy<'_>,
     out: &mut Vec<RawNativeFrame>,
@@ -83,10 +103,18 @@ pub fn unwind(
         let Some(module) = modules.find(addr) else {
             return Ending::UnknownModule;
         };
-        let Some(row) = module.data.row(ctx, addr.wrapping_sub(module.bias)) else {
+        if cache.rows.len() >= MAX_CACHED_ROWS {
+            cache.rows.clear();
+        }
+        let row = cache.rows.entry(addr).or_insert_with(|| {
+            module
+                .data
+                .row(&mut cache.ctx, addr.wrapping_sub(module.bias))
+        });
+        let Some(row) = row else {
             return Ending::NoUnwindInfo;
         };
-        let step = match step(&row, ip, sp, bp, stack) {
+        let step = match step(row, ip, sp, bp, stack) {
             Ok(step) => step,
             Err(ending) => return ending,
         };
