@@ -233,17 +233,6 @@ impl NativeStacks {
                     bytes: &sample.stack,
                 },
             );
-            if std::env::var_os("PYPROBE_NATIVE_DEBUG").is_some_and(|v| !v.is_empty()) {
-                let labels: Vec<_> = native
-                    .frames
-                    .iter()
-                    .map(|f| format!("{}:{:?}", f.label, f.kind))
-                    .collect();
-                eprintln!(
-                    "tid {tid} calls {calls:?} ending {:?} native {labels:?}",
-                    native.ending
-                );
-            }
             match merge(&native, &stack.frames, calls, &mut self.merged) {
                 Fit::Mismatch => self.stats.mismatched += 1,
                 fit => {

@@ -282,12 +282,26 @@ mod tests {
             Ok(e) => e,
             Err(e) => panic!("perf_event_open refused: {e} (tests run as root)"),
         };
-        // 4 MiB touched page by page: 1024 faults, one record per 16.
-        let mut v = vec![0u8; 4 << 20];
-        for i in (0..v.len()).step_by(4096) {
-            v[i] = 1;
+        // 4 MiB of fresh anonymous memory touched page by page: 1024 faults, one record per 16.
+        // Mapped here, not allocated: the allocator may hand back heap pages that other tests
+        // of this binary already faulted in (then no fault at all).
+        let len = 4 << 20;
+        // SAFETY: a new private anonymous mapping, written within its length, unmapped below.
+        unsafe {
+            let p = libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            assert_ne!(p, libc::MAP_FAILED);
+            for i in (0..len).step_by(4096) {
+                std::ptr::write_volatile(p.cast::<u8>().add(i), 1);
+            }
+            libc::munmap(p, len);
         }
-        std::hint::black_box(&v);
         let mut out: Vec<Sample> = Vec::new();
         event.drain(&mut out);
         assert!(out.len() >= 40, "{} records for ~1024 faults", out.len());
