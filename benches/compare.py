@@ -13,9 +13,12 @@ pyprobe in release mode, then measures, side by side in one run:
     beside a no-profiler control that shows the noise floor
   - time to attach and take the first sample (`dump` wall time)
   - the profiler's peak RSS over a long 1 kHz recording (--long-seconds, default 60)
+  - with --native (--only-native: this table alone): CPU per sample of `pyprobe record --native`
+    (perf samples, no stop) and `py-spy record --native` (ptrace stops) at 200 Hz, on the
+    100-frame stack and on a C-extension workload (zlib's deflate)
 
 Usage: python3 benches/compare.py [--seconds 5] [--long-seconds 60] [--only pyprobe] [--no-build]
-                                  [--memory-only | --only-cpu |
+                                  [--memory-only | --only-cpu | --only-native |
                                    --only-slowdown [--slowdown-rounds 8] [--slowdown-window 2]]
 Needs root (ptrace) and the interpreters of tests/interpreters.txt (the Debian builds are
 installed by tools/install-debian-pythons, which setup() runs).
@@ -106,13 +109,17 @@ def count_austin(path):
 
 
 def profile_cmd(tool, pid, rate, seconds, out):
-    if tool in ("pyprobe", "pyprobe --blocking"):
-        extra = ["--blocking"] if tool.endswith("--blocking") else []
+    if tool.split()[0] == "pyprobe":
+        extra = tool.split()[1:]
         return [PYPROBE, "record", "-p", str(pid), "-r", str(rate), "-d", str(seconds), "-f", "raw", "-o", out] + extra
     if tool == "py-spy":
         # py-spy's --duration counts samples at the requested rate, not wall seconds.
         return [os.path.join(VENV, "bin", "py-spy"), "record", "-p", str(pid), "-r", str(rate),
                 "-d", str(seconds), "-f", "raw", "-o", out, "--nonblocking"]
+    if tool == "py-spy --native":
+        # --native cannot be --nonblocking in py-spy: it stops the target for each sample.
+        return [os.path.join(VENV, "bin", "py-spy"), "record", "-p", str(pid), "-r", str(rate),
+                "-d", str(seconds), "-f", "raw", "-o", out, "--native"]
     if tool == "austin":
         return [os.path.join(VENV, "bin", "austin"), "-i", "%dus" % (1000000 // rate), "-x", str(seconds),
                 "-p", str(pid), "-o", out]
@@ -141,7 +148,7 @@ def table(title, header, rows):
     sys.stdout.flush()
 
 
-def cpu_per_sample(tools, interpreters, seconds, script="deep_busy.py", repeats=3):
+def cpu_per_sample(tools, interpreters, seconds, script="deep_busy.py", repeats=3, rate=1000):
     """Median of `repeats` runs per cell, the tools interleaved: on a shared VM one run can land
     on a noisy moment (a 3.11 cell read 59 µs once where its neighbours read 34-36)."""
     rows = []
@@ -151,7 +158,7 @@ def cpu_per_sample(tools, interpreters, seconds, script="deep_busy.py", repeats=
         runs = {tool: [] for tool in tools}
         for _ in range(repeats):
             for tool in tools:
-                r = one_run(tool, python, 1000, seconds, script=script)
+                r = one_run(tool, python, rate, seconds, script=script)
                 us = 1e6 * r["cpu"] / r["samples"] if r["samples"] else float("nan")
                 runs[tool].append((us, r))
         for tool in tools:
@@ -163,11 +170,27 @@ def cpu_per_sample(tools, interpreters, seconds, script="deep_busy.py", repeats=
                 continue
             spread = "%.0f–%.0f" % (min(u for u, _ in runs[tool]), max(u for u, _ in runs[tool]))
             row.append("%.1f µs (%s; %d samples, %.0f Hz)" % (us, spread, r["samples"], r["samples"] / r["wall"]))
-        if "pyprobe" in per and "py-spy" in per:
-            row.append("%.0f×" % (per["py-spy"] / per["pyprobe"]))
+        pair = [t for t in tools if t.startswith("pyprobe")][:1] + [t for t in tools if t.startswith("py-spy")][:1]
+        if len(pair) == 2 and all(t in per for t in pair):
+            row.append("%.1f×" % (per[pair[1]] / per[pair[0]]))
         rows.append(row)
-    header = ["python"] + tools + (["py-spy / pyprobe"] if "pyprobe" in tools and "py-spy" in tools else [])
+    paired = any(t.startswith("pyprobe") for t in tools) and any(t.startswith("py-spy") for t in tools)
+    header = ["python"] + tools + (["py-spy / pyprobe"] if paired else [])
     return header, rows
+
+
+def native_tables(interpreters, seconds):
+    """`--native` on both: the 100-frame stack and a C-extension workload, 200 Hz (py-spy
+    --native stops the target for each sample and cannot keep 1 kHz). pyprobe's perf samples
+    cost the kernel some time in the target's context too (a stack copy per record), which
+    this CPU of the profiler process does not include."""
+    # Without page-fault events too: py-spy has no memory attribution, and the zlib workload
+    # allocates a megabyte per call, whose faults wake pyprobe's sampler.
+    tools = ["pyprobe --native", "pyprobe --native --no-fault-events", "py-spy --native"]
+    table("CPU per sample with --native, 100-frame stack, 200 Hz",
+          *cpu_per_sample(tools, interpreters, seconds, rate=200))
+    table("CPU per sample with --native, zlib deflate (C extension), 200 Hz",
+          *cpu_per_sample(tools, interpreters, seconds, script="native_busy.py", rate=200))
 
 
 def work_per_sample(interpreters, seconds):
@@ -483,6 +506,8 @@ def main():
     ap.add_argument("--slowdown-window", type=float, default=2.0,
                     help="seconds unprofiled on each side of a round; the profiled part is twice this (default 2)")
     ap.add_argument("--no-build", action="store_true", help="use the existing target/release/pyprobe")
+    ap.add_argument("--only-native", action="store_true",
+                    help="run only the --native CPU-per-sample tables")
     ap.add_argument("--only-cpu", action="store_true",
                     help="run only the CPU-per-sample, floor, work and sustained-rate tables")
     args = ap.parse_args()
@@ -493,6 +518,9 @@ def main():
     OLD = [first_of(v) for v in OLD_VERSIONS]
     if args.memory_only:
         table("Profiler memory", *long_rss(tools, NEW[0][1], args.long_seconds))
+        return
+    if args.only_native:
+        native_tables(NEW[:2], args.seconds)
         return
     if args.only_slowdown:
         table("Target slowdown", *slowdown(pause_modes, NEW[0][1], args.slowdown_rounds, args.slowdown_window))
@@ -506,6 +534,8 @@ def main():
     if "pyprobe" in tools:
         table("Work per sample, no sleeping", *work_per_sample(NEW + OLD, args.seconds))
     table("Sustained rate", *sustained_rate(tools, NEW[0][1], args.seconds))
+    if "pyprobe" in tools and "py-spy" in tools:
+        native_tables(NEW[:2], args.seconds)
     if args.only_cpu:
         return
     table("Target slowdown", *slowdown(pause_modes, NEW[0][1], args.slowdown_rounds, args.slowdown_window))

@@ -127,6 +127,10 @@ pub struct RecordArgs {
     /// How memory growth is charged.
     #[command(flatten)]
     pub memory: MemoryArgs,
+    /// Show native (C) frames under the Python frames that called them, from perf samples of
+    /// each thread's registers and stack (no stop; ptrace stops where perf is refused).
+    #[arg(long)]
+    pub native: bool,
     /// Program to launch and profile: `pyprobe record -- python app.py args`.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -147,6 +151,10 @@ pub struct DumpArgs {
     /// Pausing (dump pauses by default, for a consistent picture).
     #[command(flatten)]
     pub pause: PauseArgs,
+    /// Show native (C) frames merged with the Python ones: running threads are read from
+    /// perf samples without stopping; idle ones in a brief stop (unless --nonblocking).
+    #[arg(long)]
+    pub native: bool,
 }
 
 /// `pyprobe heap`.
@@ -214,6 +222,9 @@ pub struct TopArgs {
     /// How memory growth is charged.
     #[command(flatten)]
     pub memory: MemoryArgs,
+    /// Native (C) frames merged with the Python ones (one process, --pid).
+    #[arg(long)]
+    pub native: bool,
 }
 
 impl TopArgs {
@@ -225,6 +236,7 @@ impl TopArgs {
             pause: self.pause.mode(PauseMode::NonBlocking),
             include_idle: self.idle,
             fault_period: self.memory.fault_period(),
+            native: self.native,
         }
     }
 }
@@ -256,6 +268,7 @@ impl RecordArgs {
             fault_period: self.memory.fault_period(),
             progress: true,
             measure: self.weight,
+            native: self.native,
         })
     }
 }
@@ -268,6 +281,7 @@ impl DumpArgs {
             json: self.json,
             pause: self.pause.mode(PauseMode::Blocking),
             full_filenames: self.full_filenames,
+            native: self.native,
         }
     }
 }

@@ -18,6 +18,8 @@ pub struct DumpConfig {
     pub pause: PauseMode,
     /// Show full file paths instead of shortened ones.
     pub full_filenames: bool,
+    /// Native frames merged with the Python ones.
+    pub native: bool,
 }
 
 /// The JSON document `dump --json` prints.
@@ -35,8 +37,19 @@ pub struct DumpReport {
 
 /// Take one sample of `config.pid` and print it to `out`.
 pub fn run(config: &DumpConfig, out: &mut dyn Write) -> anyhow::Result<()> {
-    let mut session = Session::attach(config.pid, config.pause)?;
-    let threads = sample_consistently(&mut session)?;
+    let mut session = Session::attach(
+        config.pid,
+        if config.native {
+            PauseMode::NonBlocking
+        } else {
+            config.pause
+        },
+    )?;
+    let threads = if config.native {
+        crate::native::dump::sample(&mut session, config.pause)?
+    } else {
+        sample_consistently(&mut session)?
+    };
     let report = DumpReport {
         pid: config.pid,
         command: session.target().cmdline_string(),
@@ -55,7 +68,7 @@ pub fn run(config: &DumpConfig, out: &mut dyn Write) -> anyhow::Result<()> {
 }
 
 /// A non-blocking read can race with the target; a few retries give a clean picture.
-fn sample_consistently(session: &mut Session) -> anyhow::Result<Vec<ThreadStack>> {
+pub(crate) fn sample_consistently(session: &mut Session) -> anyhow::Result<Vec<ThreadStack>> {
     let mut last = None;
     for _ in 0..20 {
         match session.sample() {
@@ -95,7 +108,12 @@ pub fn write_text(
             } else {
                 short_filename(&f.filename)
             };
-            writeln!(out, "    {} ({file}:{})", f.name, f.line)?;
+            if f.line == 0 && !file.ends_with(".py") {
+                // A native frame: its module, no line.
+                writeln!(out, "    {} ({file})", f.name)?;
+            } else {
+                writeln!(out, "    {} ({file}:{})", f.name, f.line)?;
+            }
         }
     }
     Ok(())

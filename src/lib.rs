@@ -18,6 +18,7 @@ pub mod fast_hash;
 pub mod heap;
 pub mod memory;
 pub mod name;
+pub mod native;
 pub mod output;
 pub mod perf;
 pub mod proc;

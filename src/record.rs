@@ -63,6 +63,8 @@ pub struct RecordConfig {
     pub measure: Measure,
     /// Page faults per record of the page-fault events (`None`: the interval rule only).
     pub fault_period: Option<u64>,
+    /// Native frames merged with the Python ones (`--native`).
+    pub native: bool,
 }
 
 /// What happened, for the summary and the exit code.
@@ -92,6 +94,8 @@ pub struct RecordOutcome {
     pub stopped_child: Option<StoppedChild>,
     /// Memory over the recording (absent when RSS could not be read).
     pub memory: Option<MemorySummary>,
+    /// `--native`: how the native stacks fitted.
+    pub native: Option<crate::native::capture::NativeStats>,
 }
 
 impl RecordOutcome {
@@ -125,6 +129,17 @@ impl RecordOutcome {
                 self.output.display().to_string()
             }
         );
+        if let Some(n) = &self.native {
+            line += &format!(
+                "; native: {} thread samples merged ({} partial), {} with Python frames only (stack moved {}, calls unmatched {}, not on a CPU {})",
+                n.merged,
+                n.partial,
+                n.moved + n.mismatched + n.without,
+                n.moved,
+                n.mismatched,
+                n.without
+            );
+        }
         if !self.error_kinds.is_empty() {
             let kinds: Vec<String> = self
                 .error_kinds
@@ -216,7 +231,7 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
     }
     // Killed on drop: an error below never leaves the program we started behind.
     let mut launched: Option<Launched> = None;
-    let (session, pid) = match &config.target {
+    let (mut session, pid) = match &config.target {
         RecordTarget::Pid(pid) => (Session::attach(*pid, config.pause)?, *pid),
         RecordTarget::Launch(argv) => {
             let program = argv.first().context("no command given after --")?;
@@ -246,6 +261,9 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
     check_writable(&output)?;
     let title = session.target().cmdline_string();
     let interval = Duration::from_secs_f64(1.0 / config.rate_hz);
+    if config.native {
+        crate::native::capture::enable_for_recording(&mut session, interval);
+    }
     let collect_every = COLLECT_EVERY.min(interval * COLLECT_BACKLOG);
     let mut profile = Profile::new(title, interval);
     let started = Instant::now();
@@ -372,6 +390,7 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
         child_status,
         stopped_child,
         memory: MemorySummary::of(&profile),
+        native: session.native_stats(),
     })
 }
 
@@ -405,6 +424,7 @@ fn finish_without_samples(
         elapsed: Duration::ZERO,
         stop: StopReason::TargetExited,
         clock: ClockStats::default(),
+        native: None,
         child_status: Some(status),
         stopped_child: None,
         memory: None,

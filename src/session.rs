@@ -3,6 +3,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
+use crate::native::capture::NativeStacks;
 use crate::process::{LiveReader, StateCache, Target, ThreadStates};
 use crate::python::{find_interpreter, Interpreter, OsThreads, Walker};
 use crate::stack::ThreadStack;
@@ -36,6 +37,8 @@ pub struct Session {
     paused_samples: u64,
     /// How long the last sample held the target stopped (see [`Session::take_pause`]).
     last_pause: Duration,
+    /// `--native`: native stacks merged into each sample.
+    native: Option<NativeStacks>,
 }
 
 /// Samples taken paused after a read without pausing found a stack that moved while it was
@@ -153,7 +156,34 @@ impl Session {
             pausing: PausePolicy::default(),
             paused_samples: 0,
             last_pause: Duration::ZERO,
+            native: None,
         }
+    }
+
+    /// `--native`: merge native stacks into every sample from now on: perf samples every
+    /// `period` of each thread's CPU time, `stack_bytes` of stack each, or ptrace stops where
+    /// perf events are refused (then [`NativeStacks::perf_refused`] says why).
+    pub fn enable_native(&mut self, period: Duration, stack_bytes: u32) -> &NativeStacks {
+        self.walker.track_eval_calls();
+        let tids = self.thread_ids();
+        let python2 = self.interpreter().layout.version.0 == 2;
+        self.native.insert(NativeStacks::open(
+            self.target.pid(),
+            &tids,
+            period,
+            stack_bytes,
+            python2,
+        ))
+    }
+
+    /// How native stacks fitted so far, when enabled.
+    pub fn native_stats(&self) -> Option<crate::native::capture::NativeStats> {
+        self.native.as_ref().map(|n| n.stats())
+    }
+
+    /// The native side, when enabled.
+    pub fn native(&mut self) -> Option<&mut NativeStacks> {
+        self.native.as_mut()
     }
 
     /// The target's threads (their tids), as last listed.
@@ -178,7 +208,13 @@ impl Session {
         // [`PAUSED_RUN`]). A read without pausing that finds a stack that moved while it was
         // copied stands (it is one sample of many in a run that then pauses); one torn beyond
         // use is read again at once, paused.
-        let mut paused = self.pause == PauseMode::Blocking || self.pausing.pause_next();
+        if let Some(native) = &mut self.native {
+            let states = &mut self.states;
+            native.before_walk(|| states.tids_listed());
+        }
+        let mut paused = self.pause == PauseMode::Blocking
+            || self.pausing.pause_next()
+            || self.native.as_ref().is_some_and(|n| n.needs_pause());
         let mut result = if paused {
             self.sample_paused()
         } else {
@@ -207,6 +243,9 @@ impl Session {
             }
             Ok(mut stacks) => {
                 self.set_active(&mut stacks, paused);
+                if let Some(native) = &mut self.native {
+                    native.merge_into(&mut stacks, self.walker.eval_calls());
+                }
                 Ok(stacks)
             }
             other => other,
@@ -256,6 +295,10 @@ impl Session {
         let paused = self.target.pause()?;
         for (&tid, running) in &mut self.os.active {
             *running = *running && !paused.stopped_in_blocking_call(tid);
+        }
+        if let Some(native) = &mut self.native {
+            let tids: Vec<u32> = self.os.active.keys().copied().collect();
+            native.while_paused(&tids, self.target.reader());
         }
         let stacks = self.walker.sample(&self.os);
         drop(paused);

@@ -16,6 +16,16 @@ pub struct Frame {
     pub line: u32,
 }
 
+/// One call of the C eval loop as the Python stack shows it: how many Python frames it runs,
+/// and (3.12+) the address of its entry frame, a local of that C call on the native stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct EvalCall {
+    /// Python frames the call runs (innermost first in the thread's frames).
+    pub frames: u32,
+    /// Address of the call's entry frame; 0 where there is none on the C stack (≤ 3.11).
+    pub entry_frame: u64,
+}
+
 /// The stack of one Python thread at one moment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ThreadStack {

@@ -7,14 +7,21 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{fence, AtomicU64, Ordering};
 
 pub mod faults;
+pub mod stacks;
 
 /// `PERF_TYPE_SOFTWARE`.
 const TYPE_SOFTWARE: u32 = 1;
 /// `PERF_COUNT_SW_PAGE_FAULTS`: minor and major faults both.
 pub const SW_PAGE_FAULTS: u64 = 2;
-/// `PERF_SAMPLE_TID`, `PERF_SAMPLE_TIME`.
+/// `PERF_COUNT_SW_CPU_CLOCK`: CPU time of the thread, in ns.
+pub const SW_CPU_CLOCK: u64 = 0;
+/// `PERF_SAMPLE_IP`, `PERF_SAMPLE_TID`, `PERF_SAMPLE_TIME`, `PERF_SAMPLE_REGS_USER`,
+/// `PERF_SAMPLE_STACK_USER`.
+const SAMPLE_IP: u64 = 1 << 0;
 const SAMPLE_TID: u64 = 1 << 1;
 const SAMPLE_TIME: u64 = 1 << 2;
+const SAMPLE_REGS_USER: u64 = 1 << 12;
+const SAMPLE_STACK_USER: u64 = 1 << 13;
 /// `PERF_RECORD_LOST`, `PERF_RECORD_SAMPLE`.
 const RECORD_LOST: u32 = 2;
 const RECORD_SAMPLE: u32 = 9;
@@ -96,11 +103,17 @@ impl Event {
             clockid: libc::CLOCK_MONOTONIC,
             ..Attr::default()
         };
+        Event::open(&attr, tid, RING_PAGES)
+    }
+
+    /// Open the event `attr` on thread `tid` with a ring of `ring_pages` pages (a power of
+    /// two) after the header page, and enable it.
+    fn open(attr: &Attr, tid: u32, ring_pages: usize) -> io::Result<Event> {
         // SAFETY: a valid attr of the size it declares; the fd returned is ours to own.
         let fd = unsafe {
             libc::syscall(
                 libc::SYS_perf_event_open,
-                &attr as *const Attr,
+                attr as *const Attr,
                 tid as libc::pid_t,
                 -1 as libc::c_int,
                 -1 as libc::c_int,
@@ -113,7 +126,7 @@ impl Event {
         // SAFETY: perf_event_open returned a new descriptor.
         let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
         let page = page_size();
-        let ring_len = page * (1 + RING_PAGES);
+        let ring_len = page * (1 + ring_pages);
         // SAFETY: mapping the event's ring, as perf_event_open(2) describes; checked below.
         let ring = unsafe {
             libc::mmap(
@@ -166,6 +179,20 @@ impl Event {
 
     /// Take every sample record waiting in the ring, oldest first, into `out`.
     pub fn drain(&mut self, out: &mut Vec<Sample>) {
+        self.drain_records(|record| {
+            if record.len() >= 16 {
+                out.push(Sample {
+                    tid: u32_le(record, 4),
+                    time_ns: u64_le(record, 8),
+                });
+            }
+        });
+    }
+
+    /// Hand every sample record waiting in the ring, oldest first, to `each` (its bytes after
+    /// the 8-byte header, copied out of the ring), and free its space.
+    pub(crate) fn drain_records(&mut self, mut each: impl FnMut(&[u8])) {
+        let mut record = Vec::new();
         let page = page_size();
         let data_len = (self.ring_len - page) as u64;
         // SAFETY: the header page is mapped; data_head/data_tail are u64s at fixed offsets
@@ -192,10 +219,19 @@ impl Event {
                 break;
             }
             match kind {
-                RECORD_SAMPLE if size >= 24 => out.push(Sample {
-                    tid: read(tail + 12, 4) as u32,
-                    time_ns: read(tail + 16, 8),
-                }),
+                RECORD_SAMPLE => {
+                    // Copied in at most two pieces: the record may wrap around the ring's end.
+                    record.clear();
+                    let from = ((tail + 8) % data_len) as usize;
+                    let len = (size - 8) as usize;
+                    if len > data.len() {
+                        break;
+                    }
+                    let first = len.min(data.len() - from);
+                    record.extend_from_slice(&data[from..from + first]);
+                    record.extend_from_slice(&data[..len - first]);
+                    each(&record);
+                }
                 RECORD_LOST if size >= 24 => self.lost += read(tail + 16, 8),
                 _ => {}
             }
@@ -215,6 +251,20 @@ impl Drop for Event {
     }
 }
 
+/// The little-endian u32 at `at` of `bytes` (0 past the end).
+pub(crate) fn u32_le(bytes: &[u8], at: usize) -> u32 {
+    bytes
+        .get(at..at + 4)
+        .map_or(0, |b| u32::from_le_bytes(b.try_into().unwrap_or_default()))
+}
+
+/// The little-endian u64 at `at` of `bytes` (0 past the end).
+pub(crate) fn u64_le(bytes: &[u8], at: usize) -> u64 {
+    bytes
+        .get(at..at + 8)
+        .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or_default()))
+}
+
 fn page_size() -> usize {
     // SAFETY: sysconf has no preconditions.
     (unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).max(4096) as usize
@@ -232,12 +282,26 @@ mod tests {
             Ok(e) => e,
             Err(e) => panic!("perf_event_open refused: {e} (tests run as root)"),
         };
-        // 4 MiB touched page by page: 1024 faults, one record per 16.
-        let mut v = vec![0u8; 4 << 20];
-        for i in (0..v.len()).step_by(4096) {
-            v[i] = 1;
+        // 4 MiB of fresh anonymous memory touched page by page: 1024 faults, one record per 16.
+        // Mapped here, not allocated: the allocator may hand back heap pages that other tests
+        // of this binary already faulted in (then no fault at all).
+        let len = 4 << 20;
+        // SAFETY: a new private anonymous mapping, written within its length, unmapped below.
+        unsafe {
+            let p = libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            assert_ne!(p, libc::MAP_FAILED);
+            for i in (0..len).step_by(4096) {
+                std::ptr::write_volatile(p.cast::<u8>().add(i), 1);
+            }
+            libc::munmap(p, len);
         }
-        std::hint::black_box(&v);
         let mut out: Vec<Sample> = Vec::new();
         event.drain(&mut out);
         assert!(out.len() >= 40, "{} records for ~1024 faults", out.len());

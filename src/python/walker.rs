@@ -16,7 +16,7 @@ use super::threads::{NativeIds, ThreadNames};
 use super::Interpreter;
 use crate::error::{Error, Result};
 use crate::process::{u64_at, MemoryReader, Prefetching, ReadExt};
-use crate::stack::{Frame, ThreadStack};
+use crate::stack::{EvalCall, Frame, ThreadStack};
 
 /// Most threads walked in one sample (a loop in a corrupt list stops here).
 const MAX_THREADS: usize = 4096;
@@ -106,7 +106,8 @@ pub struct OsThreads {
     pub active: HashMap<u32, bool>,
 }
 
-/// A frame before its code object is resolved.
+/// A frame before its code object is resolved. `code` 0 marks where one call of the eval
+/// loop ends (see [`Walker::track_eval_calls`]); `offset` then holds its entry frame's address.
 #[derive(Debug, Clone, Copy)]
 struct RawFrame {
     code: u64,
@@ -143,7 +144,15 @@ pub struct Walker<R> {
     thread_ids: Vec<u64>,
     /// A top frame moved while this sample copied it.
     moved: bool,
+    /// Whether to note which Python frames each call of the eval loop runs.
+    track_calls: bool,
+    /// Per thread of the last sample (in its order): Python frames per eval-loop call,
+    /// innermost first.
+    calls: Vec<Vec<EvalCall>>,
 }
+
+/// The marker of the end of an eval-loop call among raw frames.
+const CALL_END: RawFrame = RawFrame { code: 0, offset: 0 };
 
 impl<R: MemoryReader> Walker<R> {
     /// A walker for an interpreter found by [`super::find_interpreter`] (or recorded in a snapshot).
@@ -162,6 +171,8 @@ impl<R: MemoryReader> Walker<R> {
             addrs: Vec::new(),
             thread_ids: Vec::new(),
             moved: false,
+            track_calls: false,
+            calls: Vec::new(),
         }
     }
 
@@ -170,6 +181,21 @@ impl<R: MemoryReader> Walker<R> {
     /// is to be taken again with the target paused.
     pub fn stack_moved(&self) -> bool {
         self.moved
+    }
+
+    /// Note, from now on, which Python frames each call of the eval loop runs (for merging
+    /// with native stacks; see [`Walker::eval_calls`]).
+    pub fn track_eval_calls(&mut self) {
+        self.track_calls = true;
+    }
+
+    /// For each thread of the last sample, in order: how many of its frames (innermost first)
+    /// each call of the C eval loop runs, innermost call first. ≤ 3.10 one frame per call;
+    /// 3.11+ a call runs until an entry frame (3.11 `is_entry`, 3.12+ a frame owned by the C
+    /// stack or the interpreter below it). Empty unless [`Walker::track_eval_calls`].
+    /// https://github.com/python/cpython/blob/v3.12.1/Python/ceval.c (`entry_frame`)
+    pub fn eval_calls(&self) -> &[Vec<EvalCall>] {
+        &self.calls
     }
 
     /// The interpreter being walked.
@@ -424,6 +450,9 @@ impl<R: MemoryReader> Walker<R> {
                 code,
                 offset: u64::try_from(lasti).unwrap_or(0) * units,
             });
+            if self.track_calls {
+                out.push(CALL_END);
+            }
             frame = back;
         }
     }
@@ -457,6 +486,9 @@ impl<R: MemoryReader> Walker<R> {
             Layout::has(l.frame_owned_by_cstack) || Layout::has(l.frame_owned_by_interpreter);
         let mut last_was_entry = true;
         let mut reached_base = false;
+        // 3.11: `bool is_entry` just before `owner`: the frame is the first its eval call ran.
+        // https://github.com/python/cpython/blob/v3.11.7/Include/internal/pycore_frame.h
+        let is_entry_at = (l.version == (3, 11)).then(|| l.iframe_owner as usize - 1);
         while frame != 0 {
             if frame == base {
                 reached_base = true;
@@ -496,6 +528,20 @@ impl<R: MemoryReader> Walker<R> {
                     offset: instr.saturating_sub(base),
                 });
             }
+            if self.track_calls {
+                let entry = match is_entry_at {
+                    Some(at) => bytes.get(at).is_some_and(|&b| b != 0),
+                    None => shim,
+                };
+                if entry {
+                    // 3.12+: the entry frame is a local of the eval call, on the C stack.
+                    let entry_frame = if shim { frame } else { 0 };
+                    out.push(RawFrame {
+                        code: 0,
+                        offset: entry_frame,
+                    });
+                }
+            }
             frame = previous;
         }
         if base != 0 && steps > 0 && !reached_base {
@@ -520,8 +566,10 @@ impl<R: MemoryReader> Walker<R> {
         os: &OsThreads,
     ) -> Result<Vec<ThreadStack>> {
         self.addrs.clear();
-        self.addrs
-            .extend(raw.iter().flat_map(|t| t.frames.iter().map(|f| f.code)));
+        self.addrs.extend(
+            raw.iter()
+                .flat_map(|t| t.frames.iter().map(|f| f.code).filter(|&c| c != 0)),
+        );
         let resolved = self.codes.resolve(&self.reader, l, &self.addrs)?;
         let objects = Objects { layout: l };
         self.thread_ids.clear();
@@ -530,9 +578,21 @@ impl<R: MemoryReader> Walker<R> {
             .refresh_if_changed(&self.reader, &objects, &self.interp, &self.thread_ids);
         let mut stacks = Vec::with_capacity(raw.len());
         let mut scratch = std::mem::take(&mut self.scratch);
-        for t in raw {
+        let mut calls = std::mem::take(&mut self.calls);
+        calls.resize_with(raw.len(), Vec::new);
+        for (t, calls) in raw.into_iter().zip(calls.iter_mut()) {
             scratch.clear();
+            calls.clear();
+            let mut call_start = 0;
             for f in &t.frames {
+                if f.code == 0 {
+                    calls.push(EvalCall {
+                        frames: (scratch.len() - call_start) as u32,
+                        entry_frame: f.offset,
+                    });
+                    call_start = scratch.len();
+                    continue;
+                }
                 if let Some(info) = resolved.get(f.code).filter(|i| !is_shim(l, i)) {
                     scratch.push(Frame {
                         name: info.name,
@@ -546,6 +606,12 @@ impl<R: MemoryReader> Walker<R> {
                     name: "<truncated stack>".into(),
                     filename: "".into(),
                     line: 0,
+                });
+            }
+            if self.track_calls && scratch.len() > call_start {
+                calls.push(EvalCall {
+                    frames: (scratch.len() - call_start) as u32,
+                    entry_frame: 0,
                 });
             }
             let frames = self.last_frames.share(t.tstate, &scratch);
@@ -576,6 +642,7 @@ impl<R: MemoryReader> Walker<R> {
             }
         }
         self.scratch = scratch;
+        self.calls = calls;
         self.last_frames.keep_only(stacks.len());
         self.codes.recycle(resolved);
         Ok(stacks)

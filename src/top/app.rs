@@ -58,8 +58,12 @@ pub(crate) struct Live {
 impl Live {
     /// Attach to `pid` and start sampling it.
     fn open(pid: i32, config: &TopConfig, from_list: bool) -> anyhow::Result<Live> {
-        let session = Session::attach(pid, config.pause)
+        let mut session = Session::attach(pid, config.pause)
             .with_context(|| format!("attaching to process {pid}"))?;
+        if config.native {
+            let interval = std::time::Duration::from_secs_f64(1.0 / config.rate_hz);
+            crate::native::capture::enable_for_recording(&mut session, interval);
+        }
         let target = session.target();
         let command = display_command(target.cmdline(), &target.exe().to_string_lossy());
         let version = session.interpreter().version.to_string();

@@ -38,6 +38,8 @@ pub struct TopConfig {
     pub include_idle: bool,
     /// Page faults per record of the page-fault events (`None`: the interval rule only).
     pub fault_period: Option<u64>,
+    /// Native frames merged with the Python ones.
+    pub native: bool,
 }
 
 /// Run the live view until the user quits.

@@ -10,6 +10,7 @@ mod html_report;
 mod interpreter_list;
 mod launch;
 mod memory_attribution;
+mod native;
 mod proportions;
 mod record;
 mod snapshots;
