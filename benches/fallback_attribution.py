@@ -5,6 +5,7 @@ tests/scripts/grow_patterns.py, where only grow() grows memory (and lets it go).
 
     python3 benches/fallback_attribution.py [--pyprobe target/debug/pyprobe] [--seconds 3]
         [--pythons 3.9,3.12,3.15] [--weight rss-growth] [--runs 1] [--fault-events] [--keep N]
+        [--blocking]
 
 Per interpreter, pattern and run: a fresh target, recorded from its "ready" line for `--seconds`
 (`-w WEIGHT`, collapsed), as the integration test does; then the share of the charged bytes in
@@ -51,9 +52,9 @@ def shares(path):
     return in_grow / max(total, 1), in_grower / max(total, 1), total
 
 
-def record(pyprobe, pid, seconds, weight, fault_events, out):
+def record(pyprobe, pid, seconds, weight, fault_events, out, blocking=False):
     args = [pyprobe, "record", "-p", str(pid), "-d", str(seconds), "-w", weight, "-f", "raw",
-            "-o", out]
+            "-o", out] + (["--blocking"] if blocking else [])
     if not fault_events:
         args.append("--no-fault-events")
     done = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -74,7 +75,8 @@ def measure(pyprobe, python, pattern, a):
             raise RuntimeError("%s %s did not start" % (python, pattern))
         with tempfile.TemporaryDirectory() as tmp:
             out = os.path.join(tmp, "out.txt")
-            return record(pyprobe, target.pid, a.seconds, a.weight, a.fault_events, out)[:4]
+            return record(pyprobe, target.pid, a.seconds, a.weight, a.fault_events, out,
+                          a.blocking)[:4]
     finally:
         target.kill()
         target.wait()
@@ -89,6 +91,7 @@ def main():
     ap.add_argument("--weight", default="rss-growth")
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--keep", type=int, default=40)
+    ap.add_argument("--blocking", action="store_true", help="record with --blocking")
     ap.add_argument("--fault-events", action="store_true",
                     help="keep page-fault events on (the default mode), for comparison")
     a = ap.parse_args()

@@ -61,7 +61,8 @@ pub struct RecordConfig {
     pub progress: bool,
     /// What flamegraph and collapsed output count.
     pub measure: Measure,
-    /// Page faults per record of the page-fault events (`None`: the interval rule only).
+    /// Page faults per record of the page-fault events (`None`: the fallback, per-thread fault
+    /// counts).
     pub fault_period: Option<u64>,
 }
 

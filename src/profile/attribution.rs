@@ -17,9 +17,10 @@
 //! there), or to its stack at the start if it had no Python frames at the end
 //! ([`by_fault_counts`]). The counts do not say *when* in the interval a thread faulted, so code
 //! that grows and returns at once is missed as the interval rule misses it; but the growth stays
-//! with the threads that grew it. Where no thread's count moved (growth by file pages mapped
-//! without a fault of the target's, a thread gone), and for every fall of RSS, the interval
-//! rule: half of each change to the stacks running at either end of the interval.
+//! with the threads that grew it. Where no thread's count moved (the thread that faulted has
+//! exited, or the kernel grew RSS by itself, e.g. khugepaged collapsing pages into a huge page),
+//! and for every fall of RSS, the interval rule: half of each change to the stacks running at
+//! either end of the interval.
 use std::collections::HashMap;
 use std::time::Duration;
 
