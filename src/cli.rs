@@ -55,7 +55,8 @@ pub struct MemoryArgs {
     /// (default 64: growth is seen every 256 KiB).
     #[arg(long, value_name = "PAGES", default_value = "64", value_parser = parse_fault_period)]
     pub fault_period: u64,
-    /// Do not use page-fault events: charge growth to the stacks around each RSS change.
+    /// Do not use page-fault events: charge growth to the threads whose fault counts moved
+    /// (the fallback used where the kernel refuses them).
     #[arg(long)]
     pub no_fault_events: bool,
 }

@@ -61,7 +61,8 @@ pub struct RecordConfig {
     pub progress: bool,
     /// What flamegraph and collapsed output count.
     pub measure: Measure,
-    /// Page faults per record of the page-fault events (`None`: the interval rule only).
+    /// Page faults per record of the page-fault events (`None`: the fallback, per-thread fault
+    /// counts).
     pub fault_period: Option<u64>,
     /// Native frames merged with the Python ones (`--native`).
     pub native: bool,
@@ -306,9 +307,12 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
             }
         };
         match tick {
-            Tick::Sample { at, stacks, rss } => {
-                profile.add_tick(at, &stacks, rss, &config.aggregate)
-            }
+            Tick::Sample {
+                at,
+                stacks,
+                rss,
+                moved,
+            } => profile.add_tick_counted(at, &stacks, rss, &moved, &config.aggregate),
             Tick::Fault {
                 at,
                 stacks,
@@ -334,6 +338,14 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
         crate::say_inline!("\r\x1b[K");
     }
     let (stop_reason, clock, session) = sampler.join();
+    if std::env::var_os("PYPROBE_DEBUG").is_some() && clock.fault_count_reads > 0 {
+        crate::say!(
+            "pyprobe: fault counts read at {} of {} ticks, {:.1} µs each",
+            clock.fault_count_reads,
+            profile.sample_count + errors,
+            clock.fault_count_time.as_secs_f64() * 1e6 / clock.fault_count_reads as f64
+        );
+    }
     profile.error_count = errors;
     // The sampler's own span: the collector's last drain and the join are not sampling time.
     profile.duration = clock.span;

@@ -191,6 +191,16 @@ impl Session {
         self.states.tids_listed()
     }
 
+    /// Each known thread's page faults so far (tid, minor + major), one kept-open `stat` read
+    /// per thread: what the fallback attribution charges growth by when page-fault events are
+    /// not in use (see [`crate::profile::attribution`]). Threads that cannot be read are left out.
+    pub fn thread_faults(&mut self) -> Vec<(u32, u64)> {
+        let tids: Vec<u32> = self.states.tids().collect();
+        tids.into_iter()
+            .filter_map(|tid| Some((tid, self.states.faults(tid)?)))
+            .collect()
+    }
+
     /// The target process.
     pub fn target(&self) -> &Target {
         &self.target

@@ -66,6 +66,32 @@ pub fn state(stat: &[u8]) -> Option<char> {
         .map(|&b| b as char)
 }
 
+/// The page faults a stat line counts, minor plus major (`minflt`, field 10, and `majflt`,
+/// field 12): for a thread's `/proc/PID/task/TID/stat`, the faults that thread took. Read on
+/// the sampler's clock, so it neither allocates nor parses the other numbers.
+pub fn fault_count(stat: &[u8]) -> Option<u64> {
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let mut fields = stat[close + 1..]
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|f| !f.is_empty());
+    // The first field after the name is field 3 (the state): minflt is 7 further, majflt 2 on.
+    let minor = number(fields.nth(7)?)?;
+    let major = number(fields.nth(1)?)?;
+    minor.checked_add(major)
+}
+
+/// A decimal number of ASCII digits; `None` for anything else or an overflow.
+fn number(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || digits.len() > 20 {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &d| {
+        d.is_ascii_digit()
+            .then(|| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+            .flatten()
+    })
+}
+
 /// The second number of a statm line: resident pages.
 pub(crate) fn statm_resident(line: &[u8]) -> Option<u64> {
     let text = std::str::from_utf8(line).ok()?;
@@ -140,6 +166,20 @@ mod tests {
         let kthreadd =
             Stat::parse(b"2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 3 0 0");
         assert!(kthreadd.unwrap().is_kernel_thread());
+    }
+
+    #[test]
+    fn fault_counts() {
+        // minflt 500, cminflt 7, majflt 3.
+        let text = b"4242 (my (odd) prog) S 1 4242 4242 0 -1 4194304 500 7 3 0 150 25";
+        assert_eq!(fault_count(text), Some(503));
+        assert_eq!(fault_count(b"1 (x) R 1 2 3 4 5 6 0 0 0"), Some(0));
+        assert_eq!(fault_count(b"1 (x) R 1 2 3 4 5 6 12"), None, "no majflt");
+        assert_eq!(fault_count(b"1 (x) R 1 2 3 4 5 6 1x 0 2"), None);
+        assert_eq!(fault_count(b"garbage"), None);
+        let huge = b"1 (x) R 1 2 3 4 5 6 18446744073709551615 0 1";
+        assert_eq!(fault_count(huge), None, "overflow");
+        assert_eq!(number(b"123456789012345678901"), None);
     }
 
     #[test]

@@ -9,8 +9,18 @@
 //! still faulting, if that was within [`BURST`]. Growth a regular tick sees shortly after goes
 //! to the same stacks (the tail of a burst, under one record).
 //!
-//! Without them (refused, or not asked for), the interval rule: half of each change to the
-//! stacks running at either end of the interval.
+//! Without them (refused, or not asked for), per-thread fault counts: when RSS grew between two
+//! readings, each thread's count of page faults (`minflt` + `majflt` of its
+//! `/proc/PID/task/TID/stat`) says which threads grew it, and by how much each. The growth goes
+//! to those threads in proportion to their faults, each to its stack read at the end of the
+//! interval (after the growth: code that allocates and keeps working, or sleeps, is still
+//! there), or to its stack at the start if it had no Python frames at the end
+//! ([`by_fault_counts`]). The counts do not say *when* in the interval a thread faulted, so code
+//! that grows and returns at once is missed as the interval rule misses it; but the growth stays
+//! with the threads that grew it. Where no thread's count moved (the thread that faulted has
+//! exited, or the kernel grew RSS by itself, e.g. khugepaged collapsing pages into a huge page),
+//! and for every fall of RSS, the interval rule: half of each change to the stacks running at
+//! either end of the interval.
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -28,8 +38,9 @@ pub enum Attribution {
         /// Faults per record.
         period: u64,
     },
-    /// The interval rule, and why.
-    Interval {
+    /// The fallback: growth to the threads whose fault counts moved, at their stacks after the
+    /// growth; the interval rule where no count moved. And why page-fault events are not in use.
+    FaultCounts {
         /// Why page-fault events are not in use.
         why: String,
     },
@@ -37,14 +48,22 @@ pub enum Attribution {
 
 impl Default for Attribution {
     fn default() -> Self {
-        Attribution::interval("page-fault events not in use")
+        Attribution::fallback("page-fault events not in use")
     }
 }
 
 impl Attribution {
-    /// The interval rule, because `why`.
-    pub fn interval(why: &str) -> Self {
-        Attribution::Interval { why: why.into() }
+    /// The fallback rule (per-thread fault counts), because `why`.
+    pub fn fallback(why: &str) -> Self {
+        Attribution::FaultCounts { why: why.into() }
+    }
+
+    /// A short name, for `top`'s header.
+    pub fn short_name(&self) -> &'static str {
+        match self {
+            Attribution::PageFaults { .. } => "page faults",
+            Attribution::FaultCounts { .. } => "fault counts",
+        }
     }
 
     /// One line for summaries and headers.
@@ -54,8 +73,9 @@ impl Attribution {
                 "memory growth charged to the threads that took the page faults (a record every \
                  {period} faults)"
             ),
-            Attribution::Interval { why } => format!(
-                "memory growth charged to the stacks around each RSS change (interval rule: {why})"
+            Attribution::FaultCounts { why } => format!(
+                "memory growth charged by per-thread fault counts to the stacks after each RSS \
+                 change ({why})"
             ),
         }
     }
@@ -122,6 +142,70 @@ impl FaultCharges {
             .filter(|(when, _)| at.saturating_sub(*when) <= BURST)
             .map(|(_, shares)| &shares[..])
     }
+}
+
+/// Page faults per thread (tid, faults) between two readings of their counts.
+pub type FaultDeltas = Vec<(u32, u64)>;
+
+/// Each thread's fault count at the last reading, to tell whose counts moved since.
+#[derive(Debug, Clone, Default)]
+pub struct FaultBaseline {
+    last: HashMap<u32, u64>,
+    started: bool,
+}
+
+impl FaultBaseline {
+    /// The faults each thread took since the last call, for the threads whose count moved. The
+    /// first call only sets the baseline. A thread not seen before counts from zero: it started
+    /// since (threads are listed at the start), so all its faults are new. A count that fell is
+    /// a new thread under a reused tid, and counts from zero too. Threads not in `counts` are
+    /// forgotten (they exited, or could not be read).
+    pub fn moved(&mut self, counts: &[(u32, u64)]) -> FaultDeltas {
+        let first = !std::mem::replace(&mut self.started, true);
+        let mut moved = Vec::new();
+        for &(tid, count) in counts {
+            let before = match self.last.get(&tid) {
+                Some(&b) if b <= count => b,
+                _ => 0,
+            };
+            if !first && count > before {
+                moved.push((tid, count - before));
+            }
+        }
+        self.last.clear();
+        self.last.extend(counts.iter().copied());
+        moved
+    }
+}
+
+/// A thread whose fault count moved while RSS grew, with its stacks at either end of the
+/// interval (interned ids; `None` without Python frames).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CountedThread {
+    /// Faults it took in the interval.
+    pub faults: u64,
+    /// Its stack at the end of the interval, after the growth.
+    pub end: Option<u32>,
+    /// Its stack at the start.
+    pub start: Option<u32>,
+}
+
+/// The fallback rule: the stacks an RSS increase goes to, weighted by each thread's faults,
+/// each thread's share to its stack after the growth, or before it when it had no Python frames
+/// after (it returned to native code, or its Python frames were not yet set up). Empty when no
+/// thread with a Python stack faulted: the caller then uses the interval rule.
+pub fn by_fault_counts(threads: &[CountedThread]) -> Vec<(u32, u64)> {
+    let mut shares: Vec<(u32, u64)> = Vec::new();
+    for t in threads.iter().filter(|t| t.faults > 0) {
+        let Some(stack) = t.end.or(t.start) else {
+            continue;
+        };
+        match shares.iter_mut().find(|s| s.0 == stack) {
+            Some(s) => s.1 = s.1.saturating_add(t.faults),
+            None => shares.push((stack, t.faults)),
+        }
+    }
+    shares
 }
 
 /// Split `bytes` over weighted shares so that they add up exactly (the remainder, a few bytes,
@@ -214,5 +298,56 @@ mod tests {
             growing: true,
         };
         assert_eq!(c.on_fault(ms(2), &[none]), vec![]);
+    }
+
+    #[test]
+    fn fault_counts_say_whose_count_moved() {
+        let mut b = FaultBaseline::default();
+        assert_eq!(
+            b.moved(&[(1, 500), (2, 40)]),
+            vec![],
+            "the first reading is the baseline"
+        );
+        assert_eq!(b.moved(&[(1, 500), (2, 552)]), vec![(2, 512)]);
+        // A new thread counts from zero; thread 2 exited and is forgotten.
+        assert_eq!(b.moved(&[(1, 501), (3, 64)]), vec![(1, 1), (3, 64)]);
+        // Thread 2's tid reused by a new thread with fewer faults than the old one had.
+        assert_eq!(b.moved(&[(1, 501), (2, 10), (3, 64)]), vec![(2, 10)]);
+        // Nobody moved.
+        assert_eq!(b.moved(&[(1, 501), (2, 10), (3, 64)]), vec![]);
+    }
+
+    fn counted(faults: u64, end: Option<u32>, start: Option<u32>) -> CountedThread {
+        CountedThread { faults, end, start }
+    }
+
+    #[test]
+    fn fault_counts_charge_the_stacks_after_the_growth() {
+        // The grower (512 faults, in grow() = 7 after, sleep = 8 before) and a spinning thread
+        // that took 2 faults: the grower's stack after the growth takes its share.
+        let shares =
+            by_fault_counts(&[counted(2, Some(1), Some(1)), counted(512, Some(7), Some(8))]);
+        assert_eq!(shares, vec![(1, 2), (7, 512)]);
+        assert_eq!(
+            split_weighted(514 * 4096, &shares),
+            vec![(1, 8192), (7, 2_097_152)]
+        );
+        // Without Python frames after the growth: its stack before.
+        assert_eq!(
+            by_fault_counts(&[counted(64, None, Some(8))]),
+            vec![(8, 64)]
+        );
+        // Two threads on the same stack add up; a thread with no stack at all has no share.
+        assert_eq!(
+            by_fault_counts(&[
+                counted(3, Some(5), None),
+                counted(4, Some(5), None),
+                counted(9, None, None)
+            ]),
+            vec![(5, 7)]
+        );
+        // Nothing to go by: the caller falls back to the interval rule.
+        assert!(by_fault_counts(&[counted(9, None, None), counted(0, Some(1), None)]).is_empty());
+        assert!(by_fault_counts(&[]).is_empty());
     }
 }

@@ -16,7 +16,7 @@ pub mod summary;
 pub mod timeline;
 
 pub use attribution::Attribution;
-use attribution::{FaultCharges, Faulted};
+use attribution::{CountedThread, FaultCharges, Faulted};
 pub use memory::MemoryTimeline;
 pub use summary::MemorySummary;
 pub use timeline::Timeline;
@@ -153,6 +153,10 @@ pub struct Profile {
     stack_ids: FastMap<StackKey, u32>,
     /// Stacks charged for memory at the previous reading, and that reading.
     previous: Option<(Vec<u32>, u64)>,
+    /// Each thread's stack (tid, stack id) at the previous tick with a reading, and at this one:
+    /// the ends of an interval, for the fallback rule.
+    by_thread_before: Vec<(u32, u32)>,
+    by_thread_now: Vec<(u32, u32)>,
     frame_index: HashMap<Frame, FrameId>,
     /// Fast path of [`Profile::intern_frame`]: names are interned, so (name address, file
     /// address, line) identifies a frame without hashing strings.
@@ -266,7 +270,22 @@ impl Profile {
         rss: Option<u64>,
         opts: &AggregateOptions,
     ) {
+        self.add_tick_counted(at, stacks, rss, &[], opts);
+    }
+
+    /// [`Profile::add_tick`], with the page faults each thread took since the last reading of
+    /// the counts (the fallback rule, see [`attribution`]): an increase of RSS goes to the
+    /// threads in `moved`, at their stacks after it; without them, the interval rule.
+    pub fn add_tick_counted(
+        &mut self,
+        at: Duration,
+        stacks: &[ThreadStack],
+        rss: Option<u64>,
+        moved: &[(u32, u64)],
+        opts: &AggregateOptions,
+    ) {
         self.sample_count += 1;
+        self.by_thread_now.clear();
         let [mut charged, mut running, mut counted] = [(); 3].map(|()| {
             let mut ids = self.spare_ids.pop().unwrap_or_default();
             ids.clear();
@@ -277,6 +296,9 @@ impl Profile {
                 continue;
             }
             let id = self.intern_stack(stack, opts);
+            if let Some(tid) = stack.os_tid {
+                self.by_thread_now.push((tid, id));
+            }
             charged.push(id);
             if stack.active {
                 running.push(id);
@@ -300,8 +322,15 @@ impl Profile {
         if let Some(delta) = self.memory.add(at, rss) {
             // The tail of a fault burst, under one record, seen by this tick: the burst's.
             let after_fault = self.faults.after_fault(at).map(<[_]>::to_vec);
+            let counted = if delta > 0 && !moved.is_empty() {
+                attribution::by_fault_counts(&self.counted_threads(moved))
+            } else {
+                Vec::new()
+            };
             if let Some(shares) = after_fault.filter(|_| delta > 0) {
                 self.charge_shares(&shares, delta as u64, at);
+            } else if !counted.is_empty() {
+                self.charge_shares(&counted, delta as u64, at);
             } else if let Some((before, _)) = self.previous.take() {
                 let bytes = delta.unsigned_abs();
                 let half = bytes / 2;
@@ -314,6 +343,25 @@ impl Profile {
         if let Some((before, _)) = self.previous.replace((charged, rss)) {
             self.spare_ids.push(before);
         }
+        std::mem::swap(&mut self.by_thread_before, &mut self.by_thread_now);
+    }
+
+    /// The threads in `moved` with their stacks at either end of the interval just ended.
+    fn counted_threads(&self, moved: &[(u32, u64)]) -> Vec<CountedThread> {
+        let stack_of = |stacks: &[(u32, u32)], tid| {
+            stacks
+                .iter()
+                .find(|&&(t, _)| t == tid)
+                .map(|&(_, stack)| stack)
+        };
+        moved
+            .iter()
+            .map(|&(tid, faults)| CountedThread {
+                faults,
+                end: stack_of(&self.by_thread_now, tid),
+                start: stack_of(&self.by_thread_before, tid),
+            })
+            .collect()
     }
 
     /// A page-fault wake-up at `at`: `faults` per thread since the last one, the `stacks` read
@@ -514,5 +562,88 @@ mod tests {
             .keys()
             .find(|(_, ids)| p.frames[ids[0] as usize].line == 0);
         assert!(no_line.is_some(), "{:?}", p.stacks);
+    }
+
+    fn thread(tid: u32, active: bool, function: &str) -> ThreadStack {
+        ThreadStack {
+            thread_id: u64::from(tid),
+            os_tid: Some(tid),
+            name: None,
+            active,
+            holds_gil: active,
+            frames: if function.is_empty() {
+                Vec::new().into()
+            } else {
+                vec![Frame {
+                    name: function.into(),
+                    filename: "a.py".into(),
+                    line: 1,
+                }]
+                .into()
+            },
+        }
+    }
+
+    /// Growth charged (function, bytes) per stack's innermost function.
+    fn growth_by_function(p: &Profile) -> Vec<(String, u64)> {
+        let mut out: Vec<(String, u64)> = p
+            .stacks
+            .iter()
+            .filter(|(_, w)| w.rss_growth > 0)
+            .map(|((_, ids), w)| {
+                let f = &p.frames[*ids.last().unwrap() as usize];
+                (f.name.to_string(), w.rss_growth)
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// The fallback: growth to the thread whose fault count moved, at its stack after the
+    /// growth, even while it sleeps and another thread runs; without counts, the interval rule.
+    #[test]
+    fn fault_counts_charge_the_thread_that_grew() {
+        let ms = Duration::from_millis;
+        let opts = AggregateOptions::default();
+        let mut p = Profile::new("t", ms(10));
+        let spin = thread(1, true, "spin");
+        p.add_tick_counted(
+            ms(0),
+            &[spin.clone(), thread(2, false, "sleep")],
+            Some(1 << 20),
+            &[],
+            &opts,
+        );
+        // Thread 2 grew 2 MiB (512 faults) and sleeps in grow(); thread 1 took 2 faults.
+        let grown = [spin.clone(), thread(2, false, "grow")];
+        p.add_tick_counted(ms(10), &grown, Some(3 << 20), &[(1, 2), (2, 512)], &opts);
+        assert_eq!(
+            growth_by_function(&p),
+            vec![("grow".into(), 2_088_991), ("spin".into(), 8_161)]
+        );
+        // No Python frames after the growth: its stack before (grow) takes it.
+        p.add_tick_counted(
+            ms(20),
+            &[spin.clone(), thread(2, false, "")],
+            Some(4 << 20),
+            &[(2, 256)],
+            &opts,
+        );
+        assert_eq!(
+            growth_by_function(&p)[0],
+            ("grow".into(), 2_088_991 + (1 << 20))
+        );
+        // No count moved: the interval rule (the running thread at either end: spin).
+        p.add_tick_counted(
+            ms(30),
+            &[spin, thread(2, false, "grow")],
+            Some(5 << 20),
+            &[],
+            &opts,
+        );
+        assert_eq!(
+            growth_by_function(&p)[1],
+            ("spin".into(), 8_161 + (1 << 20))
+        );
     }
 }

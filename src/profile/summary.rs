@@ -125,9 +125,10 @@ impl fmt::Display for MemorySummary {
             super::Attribution::PageFaults { .. } => {
                 write!(f, "charged to the code whose page faults grew it")
             }
-            super::Attribution::Interval { why } => {
-                write!(f, "charged to the stacks around each change ({why})")
-            }
+            super::Attribution::FaultCounts { why } => write!(
+                f,
+                "charged by per-thread fault counts to the stacks after each change ({why})"
+            ),
         }
     }
 }

@@ -101,7 +101,12 @@ impl Live {
         };
         loop {
             match sampler.ticks.try_recv() {
-                Ok(Tick::Sample { at, stacks, rss }) => self.stats.add_sample(at, &stacks, rss),
+                Ok(Tick::Sample {
+                    at,
+                    stacks,
+                    rss,
+                    moved,
+                }) => self.stats.add_sample_counted(at, &stacks, rss, &moved),
                 Ok(Tick::Error { at, rss, .. }) => self.stats.add_error(at, rss),
                 Ok(Tick::Fault {
                     at,

@@ -36,7 +36,8 @@ pub struct TopConfig {
     pub pause: PauseMode,
     /// Count idle threads' stacks too.
     pub include_idle: bool,
-    /// Page faults per record of the page-fault events (`None`: the interval rule only).
+    /// Page faults per record of the page-fault events (`None`: the fallback, per-thread fault
+    /// counts).
     pub fault_period: Option<u64>,
     /// Native frames merged with the Python ones.
     pub native: bool,

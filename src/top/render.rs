@@ -218,14 +218,7 @@ fn draw_memory_line(frame: &mut Frame, area: Rect, s: &Stats, wide: bool) {
     if wide {
         // Which rule the RSS+ columns follow (see profile::attribution).
         right.push(label("  growth by "));
-        right.push(value(
-            if s.by_page_faults() {
-                "page faults"
-            } else {
-                "interval"
-            }
-            .into(),
-        ));
+        right.push(value(s.attribution_name().into()));
     }
     let used: usize = left.iter().chain(&right).map(|s| s.width()).sum();
     let room = (area.width as usize).saturating_sub(used);

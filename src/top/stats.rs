@@ -260,12 +260,9 @@ impl Stats {
         self.profile.attribution = attribution;
     }
 
-    /// Whether growth is charged through page faults.
-    pub(crate) fn by_page_faults(&self) -> bool {
-        matches!(
-            self.profile.attribution,
-            crate::profile::Attribution::PageFaults { .. }
-        )
+    /// How growth is charged, in a few words (see [`crate::profile::attribution`]).
+    pub(crate) fn attribution_name(&self) -> &'static str {
+        self.profile.attribution.short_name()
     }
 
     /// A page-fault wake-up: growth charged as the recording's profile does.
@@ -281,10 +278,23 @@ impl Stats {
     }
 
     /// A successful sample.
+    #[cfg(test)]
     pub(crate) fn add_sample(&mut self, at: Duration, stacks: &[ThreadStack], rss: Option<u64>) {
+        self.add_sample_counted(at, stacks, rss, &[]);
+    }
+
+    /// A successful sample, with the fault counts that moved (the fallback rule).
+    pub(crate) fn add_sample_counted(
+        &mut self,
+        at: Duration,
+        stacks: &[ThreadStack],
+        rss: Option<u64>,
+        moved: &[(u32, u64)],
+    ) {
         self.note_time(at);
         let rel = at.saturating_sub(self.since);
-        self.profile.add_tick(rel, stacks, rss, &self.opts);
+        self.profile
+            .add_tick_counted(rel, stacks, rss, moved, &self.opts);
         if let Some(rss) = rss {
             self.rss.push(at, rss);
         }

@@ -3,7 +3,8 @@
 //! loop, many small objects, another thread while the main thread spins). With page-fault
 //! events, at least 95% of the growth must go to stacks in grow(), in the default and the
 //! blocking mode, on every interpreter; and the growth charged must add up to the growth the
-//! OS reported. Without them (`--no-fault-events`) the interval rule is used, and said so.
+//! OS reported. Without them (`--no-fault-events`) the fallback (per-thread fault counts) is
+//! used, said so, and measured against its own thresholds.
 use std::path::Path;
 
 use crate::harness::{assert_no_failures, measure_alone, Interpreter, Target};
@@ -15,6 +16,29 @@ const MIN_SHARE: f64 = 0.95;
 /// thread, and a fault's wake-up waits behind such a stop (measured beside a cargo build: 94-95%
 /// in the "thread" pattern; 100% on an idle machine).
 const MIN_SHARE_BLOCKING: f64 = 0.90;
+
+/// Least share of the growth charged to grow() without page-fault events (the fallback: growth
+/// to the threads whose fault counts moved, at their stacks after the growth), per pattern.
+/// The fallback knows which thread grew memory, not when in the interval: code that grows and
+/// returns (or sleeps outside grow(), as the "thread" pattern's grower does) is seen in grow()
+/// only when a tick lands in it. Measured with `benches/fallback_attribution.py --seconds 2
+/// --runs 2` (fresh targets, as here) on 3.9/3.12/3.15, worst of six: sleep 100%, return 16%,
+/// small 22%, thread 5%; by this test on all 13, default and --blocking, worst: 100%, 18%, 35%,
+/// 4%. The floors sit under those; the "thread" pattern has none in grow() (the interval rule
+/// got 4% there too), its floor is on the thread (below).
+fn min_share_fallback(pattern: &str) -> f64 {
+    match pattern {
+        "sleep" => 0.90,
+        "return" => 0.10,
+        "small" => 0.15,
+        _ => 0.0,
+    }
+}
+
+/// Least share of the growth charged to the grower thread in the "thread" pattern without
+/// page-fault events: the fallback's gain (97-100% measured on all 13, against 8-17% for the
+/// interval rule on 3.9/3.12/3.15, which charged the spinning main thread).
+const MIN_THREAD_SHARE_FALLBACK: f64 = 0.90;
 
 /// Parse "456.5 MiB" (as the summary prints sizes) into bytes.
 fn parse_size(text: &str) -> Option<f64> {
@@ -37,17 +61,23 @@ fn grown(stderr: &str) -> Option<f64> {
 
 /// (bytes charged to stacks in grow(), bytes charged in all) of a `-w rss-growth` recording.
 fn charged(out: &Path) -> Result<(u64, u64), String> {
+    charged_in(out, "grow")
+}
+
+/// (bytes charged to stacks through `function`, bytes charged in all).
+fn charged_in(out: &Path, function: &str) -> Result<(u64, u64), String> {
     let stacks = read_collapsed(out)?;
     let all: u64 = stacks.iter().map(|s| s.count).sum();
-    let in_grow: u64 = stacks
+    let within: u64 = stacks
         .iter()
-        .filter(|s| s.has("grow"))
+        .filter(|s| s.has(function))
         .map(|s| s.count)
         .sum();
-    Ok((in_grow, all))
+    Ok((within, all))
 }
 
 fn check_pattern(py: &Interpreter, pattern: &str, extra: &[&str]) -> Result<(), String> {
+    let fallback = extra.contains(&"--no-fault-events");
     let (target, _) = Target::spawn(&py.path, "grow_patterns.py", &[pattern]);
     let pid = target.pid().to_string();
     let dir = tempfile::tempdir().unwrap();
@@ -68,14 +98,13 @@ fn check_pattern(py: &Interpreter, pattern: &str, extra: &[&str]) -> Result<(), 
     args.extend_from_slice(extra);
     let done = record(&args)?;
     let what = format!("{pattern} {extra:?}");
-    if !done
-        .stderr
-        .contains("charged to the code whose page faults grew it")
-    {
-        return Err(format!(
-            "{what}: page-fault attribution not in use: {}",
-            done.stderr
-        ));
+    let said = if fallback {
+        "charged by per-thread fault counts to the stacks after each change"
+    } else {
+        "charged to the code whose page faults grew it"
+    };
+    if !done.stderr.contains(said) {
+        return Err(format!("{what}: {said:?} not said: {}", done.stderr));
     }
     let (in_grow, all) = charged(&out)?;
     let share = in_grow as f64 / all.max(1) as f64;
@@ -83,7 +112,15 @@ fn check_pattern(py: &Interpreter, pattern: &str, extra: &[&str]) -> Result<(), 
     if all < 16 << 20 {
         return Err(format!("{what}: only {all} bytes of growth charged in 2 s"));
     }
-    let least = if extra.contains(&"--blocking") {
+    // Shown with --nocapture: the figures behind the thresholds.
+    eprintln!(
+        "measured: {} {what}: {:.1}% of {all} bytes in grow()",
+        py.label,
+        share * 100.0
+    );
+    let least = if fallback {
+        min_share_fallback(pattern)
+    } else if extra.contains(&"--blocking") {
         MIN_SHARE_BLOCKING
     } else {
         MIN_SHARE
@@ -93,6 +130,21 @@ fn check_pattern(py: &Interpreter, pattern: &str, extra: &[&str]) -> Result<(), 
             "{what}: {:.1}% of {all} bytes of growth charged to grow()",
             share * 100.0
         ));
+    }
+    if fallback && pattern == "thread" {
+        let (in_grower, _) = charged_in(&out, "grower")?;
+        let thread_share = in_grower as f64 / all.max(1) as f64;
+        eprintln!(
+            "measured: {} {what}: {:.1}% in the grower thread",
+            py.label,
+            thread_share * 100.0
+        );
+        if thread_share < MIN_THREAD_SHARE_FALLBACK {
+            return Err(format!(
+                "{what}: {:.1}% of {all} bytes of growth charged to the grower thread",
+                thread_share * 100.0
+            ));
+        }
     }
     // The summary rounds to 0.1 of its unit.
     if (all as f64 - reported).abs() > reported * 0.10 {
@@ -130,9 +182,37 @@ fn growth_is_charged_to_the_function_that_grew_it() {
     }));
 }
 
-/// With page-fault events switched off the interval rule is used, and every output says so.
+/// Without page-fault events (`--no-fault-events`, as where the kernel refuses them): growth
+/// to the threads whose fault counts moved, at their stacks after it. Its own thresholds (see
+/// [`min_share_fallback`]), every pattern, on every interpreter, default and --blocking.
 #[test]
-fn without_fault_events_the_interval_rule_is_said() {
+#[ignore = "a measurement: run alone, by the README's test command (--ignored --test-threads=1)"]
+fn without_fault_events_growth_follows_the_fault_counts() {
+    assert_no_failures(&measure_alone(|py| {
+        let mut failures = Vec::new();
+        for pattern in ["sleep", "return", "small", "thread"] {
+            for extra in [
+                &["--no-fault-events"][..],
+                &["--no-fault-events", "--blocking"][..],
+            ] {
+                let measured = check_pattern(py, pattern, extra)
+                    .or_else(|_| check_pattern(py, pattern, extra));
+                if let Err(e) = measured {
+                    failures.push(e);
+                }
+            }
+        }
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(failures.join("; "))
+        }
+    }));
+}
+
+/// With page-fault events switched off the fallback is used, and every output says so.
+#[test]
+fn without_fault_events_the_fallback_is_said() {
     let py = &crate::harness::interpreters()[6];
     let (target, _) = Target::spawn(&py.path, "grow_patterns.py", &["sleep"]);
     let pid = target.pid().to_string();
@@ -155,7 +235,7 @@ fn without_fault_events_the_interval_rule_is_said() {
     .unwrap();
     assert!(
         done.stderr
-            .contains("charged to the stacks around each change (page-fault events switched off)"),
+            .contains("charged by per-thread fault counts to the stacks after each change (page-fault events switched off)"),
         "{}",
         done.stderr
     );

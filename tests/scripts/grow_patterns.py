@@ -7,6 +7,7 @@
 #
 # The memory is written (so it becomes resident), kept for a while, then let go, so RSS keeps
 # rising and falling and grow() is the only code that raises it. Prints "ready" once started.
+# GROW_PATTERNS_KEEP=N keeps N allocations instead of 40 (a large N: RSS only rises).
 # Python 2.7 compatible.
 import os
 import sys
@@ -27,7 +28,7 @@ except NameError:
     pass
 
 MIB = 1 << 20
-KEEP = 40  # allocations kept (80 MiB), the oldest dropped
+KEEP = int(os.environ.get("GROW_PATTERNS_KEEP", "40"))  # allocations kept, the oldest dropped
 
 
 def grow(kept, small, pause=0):
