@@ -127,7 +127,9 @@ fn check_exit_is_no_error(py: &Interpreter) -> Result<(), String> {
     if !run.status.success() || !run.stderr.contains("target exited") {
         return Err(format!("pyprobe {:?}: {}", run.status, run.stderr));
     }
-    if errors * 200 > samples || samples < 500 {
+    // At least 100 samples (a 0.5% error rate is then one error); not more: on a busy machine
+    // the 2 kHz clock falls behind (341 samples beside a release build and the suite).
+    if errors * 200 > samples || samples < 100 {
         return Err(format!(
             "{samples} samples, {errors} errors over the program's run and exit: {}",
             run.stderr
@@ -420,6 +422,7 @@ fn check_interrupted_launch(py: &Interpreter) -> Result<(), String> {
             .map(|how| {
                 let out = dir.path().join(format!("{how:?}.txt"));
                 let mut cmd = pyprobe();
+                cmd.env("ENDLESS_READY", dir.path().join(format!("{how:?}.ready")));
                 cmd.args(["record", "--idle", "-f", "raw", "-o"])
                     .arg(&out)
                     .arg("--")
@@ -431,9 +434,15 @@ fn check_interrupted_launch(py: &Interpreter) -> Result<(), String> {
             })
             .collect();
     let deadline = Instant::now() + ENDED_WITHIN;
-    while !runs.iter().all(|(_, _, r)| r.thread_count() >= 2) {
+    // Sampling, and the program past its start-up (a SIGINT before it would end it with a
+    // traceback: under load that took longer than any fixed wait).
+    let ready = |how: &Interrupt| dir.path().join(format!("{how:?}.ready")).exists();
+    while !runs
+        .iter()
+        .all(|(how, _, r)| r.thread_count() >= 2 && ready(how))
+    {
         if Instant::now() > deadline {
-            return Err("pyprobe did not start sampling".into());
+            return Err("pyprobe did not start sampling, or endless.py its work".into());
         }
         std::thread::sleep(Duration::from_millis(5));
     }

@@ -1,5 +1,5 @@
 # For launch mode's endings: runs endless_work() until something ends it; never exits by itself.
-# Prints "endless.py pid N" first. Ctrl-C (SIGINT) makes it print "endless.py: KeyboardInterrupt"
+# Prints "endless.py pid N" first (and creates $ENDLESS_READY, if set). Ctrl-C (SIGINT) makes it print "endless.py: KeyboardInterrupt"
 # and exit 0. With the argument "stubborn" it ignores SIGINT and SIGTERM (printing
 # "endless.py: ignored signal N" for each), so that only SIGKILL ends it.
 # Half of the time it sleeps, to leave the CPU to the other targets of a test run.
@@ -31,6 +31,10 @@ if sys.argv[1:] == ["stubborn"]:
     signal.signal(signal.SIGINT, ignore)
     signal.signal(signal.SIGTERM, ignore)
 say("endless.py pid %d" % os.getpid())
+# ENDLESS_READY=PATH: create PATH once the pid is said and SIGINT is caught below (a test waits
+# for it instead of guessing how long a busy machine's start-up takes).
+if os.environ.get("ENDLESS_READY"):
+    open(os.environ["ENDLESS_READY"], "w").close()
 try:
     endless_work()
 except KeyboardInterrupt:
