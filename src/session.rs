@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, Result};
 use crate::native::capture::NativeStacks;
 use crate::process::{LiveReader, StateCache, Target, ThreadStates};
-use crate::python::{find_interpreter, Interpreter, OsThreads, Walker};
+use crate::python::{find_interpreter, find_interpreter_or_exit, Interpreter, OsThreads, Walker};
 use crate::stack::ThreadStack;
 
 /// How samples read the target.
@@ -98,19 +98,7 @@ impl Session {
     /// Attach to `pid` and find its interpreter.
     pub fn attach(pid: i32, pause: PauseMode) -> Result<Session> {
         let target = Target::open(pid)?;
-        let interp = match find_interpreter(&target) {
-            Ok(interp) => interp,
-            // A process that exits while we look at it loses its maps and memory first: what
-            // looks like "not Python" or a bad read is then only its exit.
-            Err(
-                Error::NotPython { .. }
-                | Error::Read { .. }
-                | Error::Invalid(_)
-                | Error::Io { .. }
-                | Error::Binary { .. },
-            ) if !target.is_alive() => return Err(Error::ProcessExited { pid }),
-            Err(e) => return Err(e),
-        };
+        let interp = find_interpreter_or_exit(&target)?;
         Ok(Session::with_interpreter(target, interp, pause))
     }
 

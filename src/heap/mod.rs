@@ -29,7 +29,7 @@ pub use types::{TypeInfo, TypeTable};
 
 use crate::error::Error;
 use crate::process::{ReadExt, Target};
-use crate::python::{find_interpreter, Interpreter};
+use crate::python::{find_interpreter_or_exit, Interpreter};
 use crate::session::PauseMode;
 
 /// What "bytes" means in the census, for the text and the JSON.
@@ -64,17 +64,7 @@ impl HeapTarget {
     /// Attach to `pid` and find its interpreter, collector lists and allocator state.
     pub fn attach(pid: i32) -> crate::Result<HeapTarget> {
         let target = Target::open(pid)?;
-        let interp = match find_interpreter(&target) {
-            Ok(i) => i,
-            Err(
-                Error::NotPython { .. }
-                | Error::Read { .. }
-                | Error::Invalid(_)
-                | Error::Io { .. }
-                | Error::Binary { .. },
-            ) if !target.is_alive() => return Err(Error::ProcessExited { pid }),
-            Err(e) => return Err(e),
-        };
+        let interp = find_interpreter_or_exit(&target)?;
         let symbols = BinarySymbols::open(&target, &interp);
         let r = target.reader();
         let l = &interp.layout;

@@ -33,6 +33,22 @@ impl Candidate {
     }
 }
 
+/// [`find_interpreter`], for a process that may be exiting: a process that exits while we
+/// look at it loses its maps and memory first, so what looks like "not Python" or a bad read
+/// is then only its exit.
+pub fn find_interpreter_or_exit(target: &Target) -> Result<Interpreter> {
+    match find_interpreter(target) {
+        Err(
+            Error::NotPython { .. }
+            | Error::Read { .. }
+            | Error::Invalid(_)
+            | Error::Io { .. }
+            | Error::Binary { .. },
+        ) if !target.is_alive() => Err(Error::ProcessExited { pid: target.pid() }),
+        other => other,
+    }
+}
+
 /// Find the main interpreter of the Python process `target`.
 pub fn find_interpreter(target: &Target) -> Result<Interpreter> {
     let maps = target.maps()?;

@@ -27,7 +27,7 @@ use std::path::PathBuf;
 
 use python_versions::Layout;
 
-pub use discovery::find_interpreter;
+pub use discovery::{find_interpreter, find_interpreter_or_exit};
 pub use replay::InterpreterRecord;
 pub use version::Version;
 pub use walker::{OsThreads, Walker, MAX_FRAMES};
