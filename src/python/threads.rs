@@ -19,8 +19,7 @@ pub(crate) trait OsThreadList {
 #[derive(Debug, Default)]
 pub(crate) struct ThreadNames {
     names: HashMap<u64, Arc<str>>,
-    /// The thread ids seen at the last refresh.
-    refreshed_for: Option<Vec<u64>>,
+    when: RefreshSchedule,
     threading_loaded: bool,
     /// This sample's thread ids, sorted (kept to compare without allocating).
     sorted: Vec<u64>,
@@ -47,16 +46,66 @@ impl ThreadNames {
         self.sorted.clear();
         self.sorted.extend_from_slice(ids);
         self.sorted.sort_unstable();
-        if self.refreshed_for.as_ref() == Some(&self.sorted) {
+        if !self.when.due(&self.sorted) {
             return;
         }
         // A failed read (a dict resizing under us) leaves the old names and retries next time.
-        if let Ok((loaded, names)) = read_thread_names(r, objects, interp) {
-            self.threading_loaded = loaded;
-            self.names
-                .extend(names.into_iter().map(|(id, name)| (id, Arc::from(name))));
-            self.refreshed_for = Some(self.sorted.clone());
+        match read_thread_names(r, objects, interp) {
+            Ok((loaded, names)) => {
+                self.threading_loaded = loaded;
+                self.names
+                    .extend(names.into_iter().map(|(id, name)| (id, Arc::from(name))));
+                let unnamed = loaded && self.sorted.iter().any(|id| !self.names.contains_key(id));
+                self.when.read(&self.sorted, unnamed);
+            }
+            Err(_) => self.when.failed(),
         }
+    }
+}
+
+/// When to walk `threading._active` again: when the thread set changes, and, while a thread is
+/// left unnamed, at gaps that double up to `MAX_RETRY_GAP` samples. A thread runs before
+/// `Thread._bootstrap_inner` puts it in `_active`, so a read can miss a name that appears a moment
+/// later; a thread of `_thread.start_new_thread` never gets one, and costs a walk per 256 samples.
+/// https://github.com/python/cpython/blob/v3.12.1/Lib/threading.py#L1000
+#[derive(Debug, Default)]
+struct RefreshSchedule {
+    /// The thread ids seen at the last read.
+    read_for: Option<Vec<u64>>,
+    /// Samples until the next read for unnamed threads; 0: none is planned.
+    retry_in: u32,
+    /// The gap after that one.
+    retry_gap: u32,
+}
+
+const MAX_RETRY_GAP: u32 = 256;
+
+impl RefreshSchedule {
+    /// Whether this sample, with these (sorted) thread ids, should read the names.
+    fn due(&mut self, ids: &[u64]) -> bool {
+        if self.read_for.as_deref() != Some(ids) {
+            self.retry_gap = 1;
+            return true;
+        }
+        if self.retry_in == 0 {
+            return false;
+        }
+        self.retry_in -= 1;
+        self.retry_in == 0
+    }
+
+    /// The names were read for `ids`; `unnamed`: some thread still has none.
+    fn read(&mut self, ids: &[u64], unnamed: bool) {
+        if self.read_for.as_deref() != Some(ids) {
+            self.read_for = Some(ids.to_vec());
+        }
+        self.retry_in = if unnamed { self.retry_gap } else { 0 };
+        self.retry_gap = (self.retry_gap * 2).clamp(1, MAX_RETRY_GAP);
+    }
+
+    /// The read failed: try again on the next sample.
+    fn failed(&mut self) {
+        self.retry_in = 1;
     }
 }
 
@@ -152,5 +201,59 @@ impl NativeIds {
         let tid = u32::from_le_bytes(block[off as usize..off as usize + 4].try_into().expect("4"));
         self.cache.insert(pthread, tid);
         Some(tid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The samples (of `n`) on which names are read, for a fixed thread set.
+    fn reads(schedule: &mut RefreshSchedule, ids: &[u64], n: u32, unnamed: bool) -> Vec<u32> {
+        (0..n)
+            .filter(|_| {
+                let due = schedule.due(ids);
+                if due {
+                    schedule.read(ids, unnamed);
+                }
+                due
+            })
+            .collect()
+    }
+
+    #[test]
+    fn reads_when_the_set_changes_and_then_only_for_unnamed_threads() {
+        let mut s = RefreshSchedule::default();
+        assert_eq!(reads(&mut s, &[1, 2], 100, false), [0], "named: one read");
+        assert_eq!(
+            reads(&mut s, &[1, 2, 3], 10, false),
+            [0],
+            "a new thread: read"
+        );
+        // Thread 4 stays unnamed: reads at gaps 1, 2, 4, … capped at 256 samples.
+        let unnamed = reads(&mut s, &[1, 2, 3, 4], 2000, true);
+        assert_eq!(&unnamed[..6], [0, 1, 3, 7, 15, 31]);
+        let gaps: Vec<u32> = unnamed.windows(2).map(|w| w[1] - w[0]).collect();
+        assert_eq!(gaps.iter().max(), Some(&MAX_RETRY_GAP));
+        assert!(unnamed.len() < 20, "{unnamed:?}");
+        // Once a retry finds the name, no more reads; a change restarts at gap 1.
+        while !s.due(&[1, 2, 3, 4]) {}
+        s.read(&[1, 2, 3, 4], false);
+        assert_eq!(reads(&mut s, &[1, 2, 3, 4], 1000, true), [] as [u32; 0]);
+        assert_eq!(reads(&mut s, &[1, 5], 4, true), [0, 1, 3]);
+    }
+
+    #[test]
+    fn a_failed_read_is_tried_again_on_the_next_sample() {
+        let mut s = RefreshSchedule::default();
+        assert!(s.due(&[1]));
+        s.failed();
+        assert!(s.due(&[1]), "no read stood: the set still counts as new");
+        s.read(&[1], false);
+        assert!(!s.due(&[1]));
+        s.failed();
+        assert!(s.due(&[1]), "a failed retry is retried");
+        s.read(&[1], false);
+        assert!(!s.due(&[1]));
     }
 }

@@ -582,3 +582,49 @@ fn record_to_stdout_streams_into_the_pipe() {
         py.label
     );
 }
+
+/// A thread that `threading` names only after the recording started (see the script) gets its
+/// name in the recording: names are read again while a thread has none.
+fn check_late_thread_name(py: &Interpreter) -> Result<(), String> {
+    let (target, _) = Target::spawn(&py.path, "late_thread_name.py", &["1"]);
+    let pid = target.pid().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("late.txt");
+    let run = record(&[
+        "record",
+        "--pid",
+        &pid,
+        "--threads",
+        "-d",
+        "4",
+        "-r",
+        "100",
+        "-f",
+        "raw",
+        "-o",
+        out.to_str().unwrap(),
+    ])?;
+    let stacks = read_collapsed(&out)?;
+    let spinning: Vec<&Folded> = stacks.iter().filter(|s| s.has("spin")).collect();
+    let named: u64 = spinning
+        .iter()
+        .filter(|s| s.frames[0].starts_with("late-named (tid "))
+        .map(|s| s.count)
+        .sum();
+    let total: u64 = spinning.iter().map(|s| s.count).sum();
+    // Named after 1 s of 4: a quarter of the samples at most (plus the retry's delay) are nameless.
+    if total < 100 || named * 2 < total {
+        let roots: std::collections::BTreeSet<&str> =
+            spinning.iter().map(|s| s.frames[0].as_str()).collect();
+        return Err(format!(
+            "{named} of {total} samples in spin() under \"late-named\"; thread roots {roots:?}; {}",
+            run.stderr
+        ));
+    }
+    Ok(())
+}
+
+#[test]
+fn a_thread_named_after_the_start_is_named_in_the_recording() {
+    assert_no_failures(&on_every_interpreter(PARALLEL, check_late_thread_name));
+}
