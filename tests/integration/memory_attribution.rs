@@ -164,21 +164,7 @@ fn check_pattern(py: &Interpreter, pattern: &str, extra: &[&str]) -> Result<(), 
 #[ignore = "a measurement: run alone, by the README's test command (--ignored --test-threads=1)"]
 fn growth_is_charged_to_the_function_that_grew_it() {
     assert_no_failures(&measure_alone(|py| {
-        let mut failures = Vec::new();
-        for pattern in ["sleep", "return", "small", "thread"] {
-            for extra in [&[][..], &["--blocking"][..]] {
-                let measured = check_pattern(py, pattern, extra)
-                    .or_else(|_| check_pattern(py, pattern, extra));
-                if let Err(e) = measured {
-                    failures.push(e);
-                }
-            }
-        }
-        if failures.is_empty() {
-            Ok(())
-        } else {
-            Err(failures.join("; "))
-        }
+        every_pattern(py, &[&[], &["--blocking"]])
     }));
 }
 
@@ -189,24 +175,10 @@ fn growth_is_charged_to_the_function_that_grew_it() {
 #[ignore = "a measurement: run alone, by the README's test command (--ignored --test-threads=1)"]
 fn without_fault_events_growth_follows_the_fault_counts() {
     assert_no_failures(&measure_alone(|py| {
-        let mut failures = Vec::new();
-        for pattern in ["sleep", "return", "small", "thread"] {
-            for extra in [
-                &["--no-fault-events"][..],
-                &["--no-fault-events", "--blocking"][..],
-            ] {
-                let measured = check_pattern(py, pattern, extra)
-                    .or_else(|_| check_pattern(py, pattern, extra));
-                if let Err(e) = measured {
-                    failures.push(e);
-                }
-            }
-        }
-        if failures.is_empty() {
-            Ok(())
-        } else {
-            Err(failures.join("; "))
-        }
+        every_pattern(
+            py,
+            &[&["--no-fault-events"], &["--no-fault-events", "--blocking"]],
+        )
     }));
 }
 
@@ -241,4 +213,24 @@ fn without_fault_events_the_fallback_is_said() {
     );
     let (in_grow, all) = charged(&out).unwrap();
     assert!(all > 0 && in_grow > 0, "{in_grow} of {all}");
+}
+
+/// Every pattern in each of `modes` (extra pyprobe arguments), a pattern under its limit
+/// measured once more; the failures together.
+fn every_pattern(py: &Interpreter, modes: &[&[&str]]) -> Result<(), String> {
+    let mut failures = Vec::new();
+    for pattern in ["sleep", "return", "small", "thread"] {
+        for extra in modes {
+            let measured =
+                check_pattern(py, pattern, extra).or_else(|_| check_pattern(py, pattern, extra));
+            if let Err(e) = measured {
+                failures.push(e);
+            }
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(failures.join("; "))
+    }
 }
