@@ -108,7 +108,7 @@ pub fn write_text(
             } else {
                 short_filename(&f.filename)
             };
-            if f.line == 0 && !file.ends_with(".py") {
+            if f.is_native() {
                 // A native frame: its module, no line.
                 writeln!(out, "    {} ({file})", f.name)?;
             } else {

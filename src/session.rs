@@ -258,6 +258,9 @@ impl Session {
         self.refresh_threads()?;
         let mut stacks = self.walker.sample(&self.os)?;
         self.set_active(&mut stacks, false);
+        if let Some(native) = &mut self.native {
+            native.merge_at_faults(&mut stacks, self.walker.eval_calls());
+        }
         Ok(stacks)
     }
 

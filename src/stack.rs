@@ -16,6 +16,14 @@ pub struct Frame {
     pub line: u32,
 }
 
+impl Frame {
+    /// A native frame of `--native` (a C function, its module as the file, no line), or a
+    /// marker such as `[native unwind stopped]`.
+    pub fn is_native(&self) -> bool {
+        self.line == 0 && !self.filename.ends_with(".py")
+    }
+}
+
 /// One call of the C eval loop as the Python stack shows it: how many Python frames it runs,
 /// and (3.12+) the address of its entry frame, a local of that C call on the native stack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::io;
 use std::time::{Duration, Instant};
 
+use super::stacks::{decode, ring_pages, stack_attr, stack_bytes_in_range, StackSample};
 use super::{Event, Sample, SW_PAGE_FAULTS};
 
 /// Default faults between two records: 64 pages (256 KiB of 4 KiB pages), so growth is seen at
@@ -30,10 +31,24 @@ pub struct FaultsSeen {
 /// Faults per thread since the last drain, most first.
 pub type FaultCounts = Vec<FaultsSeen>;
 
+/// Bytes of user stack a record copies with `--native` (a fault is deep in C code under the
+/// eval loop: 16 KiB reaches past it in the stacks seen here, and costs half the default).
+pub const FAULT_STACK_BYTES: u32 = 16 * 1024;
+
+/// Records a ring with stacks holds: a wake-up drains it, and a record lost is 64 faults not
+/// counted, so room for a burst of 16 (4 MiB of growth at the default period).
+const STACK_RECORDS: usize = 16;
+
 /// Page-fault events on every thread of a target.
 #[derive(Debug)]
 pub struct FaultWatch {
     period: u64,
+    /// With `--native`: bytes of user stack each record copies (see [`FaultWatch::take_stacks`]).
+    stack_bytes: Option<u32>,
+    /// Each thread's newest record with its stack, since the last [`FaultWatch::take_stacks`].
+    stacks: HashMap<u32, StackSample>,
+    /// A record being decoded (its stack buffer reused).
+    scratch: StackSample,
     /// Each thread's event, and the faults its records have covered so far.
     events: HashMap<u32, (Event, u64)>,
     /// Records drained, reused.
@@ -45,15 +60,28 @@ impl FaultWatch {
     /// Events on `tids`, one record per `period` faults. An error when the kernel refuses
     /// perf events (perf_event_paranoid, seccomp, no CAP_PERFMON): the caller falls back.
     pub fn open(tids: impl IntoIterator<Item = u32>, period: u64) -> io::Result<FaultWatch> {
+        FaultWatch::open_with(tids, period, None)
+    }
+
+    /// As [`FaultWatch::open`]; with `stack_bytes`, each record also copies the faulting
+    /// thread's registers and user stack, for the native frames of the code that grew.
+    pub fn open_with(
+        tids: impl IntoIterator<Item = u32>,
+        period: u64,
+        stack_bytes: Option<u32>,
+    ) -> io::Result<FaultWatch> {
         let mut watch = FaultWatch {
             period: period.max(1),
+            stack_bytes: stack_bytes.map(stack_bytes_in_range),
+            stacks: HashMap::new(),
+            scratch: StackSample::default(),
             events: HashMap::new(),
             samples: Vec::new(),
             pollfds: Vec::new(),
         };
         let mut first_error = None;
         for tid in tids {
-            match Event::software(tid, SW_PAGE_FAULTS, watch.period) {
+            match watch.event(tid) {
                 Ok(event) => {
                     watch.events.insert(tid, (event, 0));
                 }
@@ -66,6 +94,23 @@ impl FaultWatch {
             Some(e) if watch.events.is_empty() => Err(e),
             _ => Ok(watch),
         }
+    }
+
+    fn event(&self, tid: u32) -> io::Result<Event> {
+        match self.stack_bytes {
+            None => Event::software(tid, SW_PAGE_FAULTS, self.period),
+            Some(bytes) => Event::open(
+                &stack_attr(SW_PAGE_FAULTS, self.period, bytes),
+                tid,
+                ring_pages(bytes, STACK_RECORDS),
+            ),
+        }
+    }
+
+    /// Each faulting thread's registers and stack at its newest record since the last call
+    /// (with stacks asked for at [`FaultWatch::open_with`]; else nothing).
+    pub fn take_stacks(&mut self) -> impl Iterator<Item = StackSample> + '_ {
+        self.stacks.drain().map(|(_, sample)| sample)
     }
 
     /// Faults per record.
@@ -84,7 +129,7 @@ impl FaultWatch {
         self.events.retain(|tid, _| tids.contains(tid));
         for &tid in tids {
             if !self.events.contains_key(&tid) {
-                if let Ok(event) = Event::software(tid, SW_PAGE_FAULTS, self.period) {
+                if let Ok(event) = self.event(tid) {
                     self.events.insert(tid, (event, 0));
                 }
             }
@@ -134,12 +179,28 @@ impl FaultWatch {
     pub fn drain(&mut self) -> FaultCounts {
         let mut out = FaultCounts::new();
         for (&tid, (event, covered)) in &mut self.events {
-            self.samples.clear();
-            event.drain(&mut self.samples);
-            if self.samples.is_empty() {
+            let records = match self.stack_bytes {
+                None => {
+                    self.samples.clear();
+                    event.drain(&mut self.samples);
+                    self.samples.len()
+                }
+                Some(_) => {
+                    let (mut records, stacks) = (0, &mut self.stacks);
+                    let scratch = &mut self.scratch;
+                    event.drain_records(|record| {
+                        records += 1;
+                        if decode(record, scratch) {
+                            std::mem::swap(stacks.entry(tid).or_default(), scratch);
+                        }
+                    });
+                    records
+                }
+            };
+            if records == 0 {
                 continue;
             }
-            let faults = self.samples.len() as u64 * self.period;
+            let faults = records as u64 * self.period;
             *covered += faults;
             out.push(FaultsSeen {
                 tid,

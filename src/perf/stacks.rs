@@ -66,6 +66,35 @@ pub fn decode(record: &[u8], into: &mut StackSample) -> bool {
     true
 }
 
+/// A software event (`config`: cpu-clock, page faults) that records, every `period`, the user
+/// registers and `stack_bytes` of user stack, in the layout [`decode`] reads.
+pub(super) fn stack_attr(config: u64, period: u64, stack_bytes: u32) -> Attr {
+    Attr {
+        kind: TYPE_SOFTWARE,
+        size: std::mem::size_of::<Attr>() as u32,
+        config,
+        sample_period: period.max(1),
+        sample_type: SAMPLE_IP | SAMPLE_TID | SAMPLE_TIME | SAMPLE_REGS_USER | SAMPLE_STACK_USER,
+        flags: FLAG_DISABLED | FLAG_EXCLUDE_KERNEL | FLAG_EXCLUDE_HV | FLAG_USE_CLOCKID,
+        wakeup_events: 1,
+        sample_regs_user: REGS_MASK,
+        sample_stack_user: stack_bytes,
+        clockid: libc::CLOCK_MONOTONIC,
+        ..Attr::default()
+    }
+}
+
+/// Ring pages (a power of two) for `records` records of `stack_bytes` of stack.
+pub(super) fn ring_pages(stack_bytes: u32, records: usize) -> usize {
+    let record = stack_bytes as usize + 128;
+    (record * records).div_ceil(4096).next_power_of_two()
+}
+
+/// Bytes of stack a request of `stack_bytes` copies: within what a record can hold, whole words.
+pub fn stack_bytes_in_range(stack_bytes: u32) -> u32 {
+    stack_bytes.clamp(1024, MAX_STACK_BYTES) & !7
+}
+
 /// CPU-clock events with stack copies on every thread of a target.
 #[derive(Debug)]
 pub struct StackWatch {
@@ -85,7 +114,7 @@ impl StackWatch {
     ) -> io::Result<StackWatch> {
         let mut watch = StackWatch {
             period_ns: (period.as_nanos() as u64).max(10_000),
-            stack_bytes: (stack_bytes.clamp(1024, MAX_STACK_BYTES)) & !7,
+            stack_bytes: stack_bytes_in_range(stack_bytes),
             events: HashMap::new(),
             pollfds: Vec::new(),
         };
@@ -102,27 +131,9 @@ impl StackWatch {
     }
 
     fn add(&mut self, tid: u32) -> io::Result<()> {
-        let attr = Attr {
-            kind: TYPE_SOFTWARE,
-            size: std::mem::size_of::<Attr>() as u32,
-            config: SW_CPU_CLOCK,
-            sample_period: self.period_ns,
-            sample_type: SAMPLE_IP
-                | SAMPLE_TID
-                | SAMPLE_TIME
-                | SAMPLE_REGS_USER
-                | SAMPLE_STACK_USER,
-            flags: FLAG_DISABLED | FLAG_EXCLUDE_KERNEL | FLAG_EXCLUDE_HV | FLAG_USE_CLOCKID,
-            wakeup_events: 1,
-            sample_regs_user: REGS_MASK,
-            sample_stack_user: self.stack_bytes,
-            clockid: libc::CLOCK_MONOTONIC,
-            ..Attr::default()
-        };
+        let attr = stack_attr(SW_CPU_CLOCK, self.period_ns, self.stack_bytes);
         // Room for a few records: the ring is drained every sample.
-        let record = self.stack_bytes as usize + 128;
-        let pages = (record * 4).div_ceil(4096).next_power_of_two();
-        match Event::open(&attr, tid, pages) {
+        match Event::open(&attr, tid, ring_pages(self.stack_bytes, 4)) {
             Ok(event) => {
                 self.events.insert(tid, event);
                 Ok(())

@@ -4,6 +4,7 @@ use std::fmt;
 
 use super::Profile;
 use crate::display::{bytes, duration, short_filename, signed_bytes};
+use crate::stack::Frame;
 
 /// Memory facts of a recording, ready to print.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,6 +43,18 @@ const RECENT_SECONDS: f64 = 10.0;
 /// that starts, imports and exits in 20 ms grows at "200 MiB/s", which predicts nothing.
 const MIN_PROJECTION_SECONDS: f64 = 1.0;
 
+/// The code running at the peak: the innermost Python frame, and with `--native` the C
+/// function it was in (`__memset_avx2 (libc.so.6) under grow (app.py:7)`).
+fn peak_label(frames: &[&Frame]) -> String {
+    let python = frames.iter().rev().find(|f| !f.is_native());
+    let python = python.map(|f| format!("{} ({}:{})", f.name, short_filename(&f.filename), f.line));
+    match (frames.last().filter(|f| f.is_native()), python) {
+        (Some(c), Some(py)) => format!("{} ({}) under {py}", c.name, short_filename(&c.filename)),
+        (Some(c), None) => format!("{} ({})", c.name, short_filename(&c.filename)),
+        (None, py) => py.unwrap_or_default(),
+    }
+}
+
 impl MemorySummary {
     /// Summarize `profile`'s memory; `None` when RSS was never read.
     pub fn of(profile: &Profile) -> Option<MemorySummary> {
@@ -52,9 +65,14 @@ impl MemorySummary {
         let peak_frame = peak
             .stack
             .and_then(|id| profile.stack_keys.get(id as usize))
-            .and_then(|(_, frames)| frames.last())
-            .and_then(|&f| profile.frames.get(f as usize))
-            .map(|f| format!("{} ({}:{})", f.name, short_filename(&f.filename), f.line));
+            .map(|(_, ids)| {
+                let frames: Vec<&Frame> = ids
+                    .iter()
+                    .filter_map(|&f| profile.frames.get(f as usize))
+                    .collect();
+                peak_label(&frames)
+            })
+            .filter(|label| !label.is_empty());
         let dt = t1 - t0;
         let growth_rate = if dt > 0.0 {
             (end as f64 - start as f64) / dt
@@ -138,7 +156,7 @@ mod tests {
     use super::*;
     use crate::memory::{CgroupLimit, MemoryDetails};
     use crate::profile::AggregateOptions;
-    use crate::stack::{Frame, ThreadStack};
+    use crate::stack::ThreadStack;
     use std::time::Duration;
 
     /// A process growing by 1 MiB every `step` for 20 steps, from 100 MiB, in function `grow`,
@@ -227,5 +245,23 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("used up"), "{text}");
+    }
+
+    #[test]
+    fn the_peak_names_the_python_function_and_the_c_function_it_was_in() {
+        let frame = |name: &str, file: &str, line| Frame {
+            name: name.into(),
+            filename: file.into(),
+            line,
+        };
+        let (main, grow) = (frame("main", "/x/app.py", 3), frame("grow", "/x/app.py", 7));
+        let memset = frame("__memset_avx2", "libc.so.6", 0);
+        assert_eq!(peak_label(&[&main, &grow]), "grow (/x/app.py:7)");
+        assert_eq!(
+            peak_label(&[&main, &grow, &memset]),
+            "__memset_avx2 (libc.so.6) under grow (/x/app.py:7)"
+        );
+        assert_eq!(peak_label(&[&memset]), "__memset_avx2 (libc.so.6)");
+        assert_eq!(peak_label(&[]), "");
     }
 }

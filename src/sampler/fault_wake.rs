@@ -30,6 +30,7 @@ pub(super) fn wait_for_faults(
         if faults.is_empty() {
             continue;
         }
+        probe.native_at_faults(&mut watch.take_stacks());
         let rss = probe.rss();
         let at = clock.now() - start;
         // A failed read here is the next tick's to report (or the exit's).

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::error::Error;
 use crate::memory::MemoryDetails;
-use crate::perf::faults::{FaultCounts, FaultWatch};
+use crate::perf::faults::{FaultCounts, FaultWatch, FAULT_STACK_BYTES};
 use crate::profile::attribution::FaultDeltas;
 use crate::profile::Attribution;
 use crate::session::Session;
@@ -151,7 +151,12 @@ impl Sampler {
                 None,
                 Attribution::fallback("page-fault events switched off"),
             ),
-            Some(period) => match FaultWatch::open(probe.thread_ids(), period) {
+            Some(period) => match FaultWatch::open_with(
+                probe.thread_ids(),
+                period,
+                // With --native, each fault record carries the native stack of the code that grew.
+                probe.session.native().map(|_| FAULT_STACK_BYTES),
+            ) {
                 Ok(watch) => (Some(watch), Attribution::PageFaults { period }),
                 Err(e) => (
                     None,

@@ -7,6 +7,7 @@ use std::time::Instant;
 use super::ClockStats;
 use crate::error::Result;
 use crate::memory::{DetailsReader, MemoryDetails, RssReader};
+use crate::perf::stacks::StackSample;
 use crate::profile::attribution::{FaultBaseline, FaultDeltas};
 use crate::session::Session;
 use crate::stack::ThreadStack;
@@ -18,6 +19,10 @@ pub trait Probe {
 
     /// One sample read without pausing (a page fault's wake-up).
     fn sample_unpaused(&mut self) -> Result<Vec<ThreadStack>>;
+
+    /// With `--native`: the faulting threads' registers and stacks at their faults, for the
+    /// next [`Probe::sample_unpaused`] to merge (the native frames of the code that grew).
+    fn native_at_faults(&mut self, _samples: &mut dyn Iterator<Item = StackSample>) {}
 
     /// How long the target was held stopped for reads since the last call (left out of the
     /// tick schedule, see [`Session::take_pause`]).
@@ -71,6 +76,12 @@ impl Probe for LiveProbe {
 
     fn sample_unpaused(&mut self) -> Result<Vec<ThreadStack>> {
         self.session.sample_unpaused()
+    }
+
+    fn native_at_faults(&mut self, samples: &mut dyn Iterator<Item = StackSample>) {
+        if let Some(native) = self.session.native() {
+            native.at_faults(samples);
+        }
     }
 
     fn take_pause(&mut self) -> std::time::Duration {

@@ -204,7 +204,8 @@ fn check_split_stacks(stacks: &[Folded]) -> Result<u64, String> {
         ("cpu_b", l("LINE_CALL_B"), l("LINE_B")),
     ] {
         // `def` (a frame just entered: CPython 3.11+ gives the first line to an instruction
-        // pointer before the first instruction), `x = 0`, `for …`, the body, `return x`.
+        // pointer before the first instruction), `x = 0`, `for …`, the body (`lines[3]`),
+        // `return x`.
         let lines: Vec<String> = (body - 3..=body + 1)
             .map(|n| format!("{function} ({file}:{n})"))
             .collect();
@@ -222,7 +223,7 @@ fn check_split_stacks(stacks: &[Folded]) -> Result<u64, String> {
             if s.frames[1] != format!("main ({file}:{call})") {
                 torn += s.count;
             }
-            if s.frames[2] == lines[2] {
+            if s.frames[2] == lines[3] {
                 at_body += s.count;
             }
             total += s.count;
