@@ -338,12 +338,16 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
         crate::say_inline!("\r\x1b[K");
     }
     let (stop_reason, clock, session) = sampler.join();
-    if std::env::var_os("PYPROBE_DEBUG").is_some() && clock.fault_count_reads > 0 {
+    if std::env::var_os("PYPROBE_DEBUG").is_some() {
+        let each = |n: u64, time: Duration| time.as_secs_f64() * 1e6 / n.max(1) as f64;
         crate::say!(
-            "pyprobe: fault counts read at {} of {} ticks, {:.1} µs each",
+            "pyprobe: fault counts read at {} of {} ticks, {:.1} µs each; {} page-fault \
+             wake-ups, {:.1} µs each",
             clock.fault_count_reads,
             profile.sample_count + errors,
-            clock.fault_count_time.as_secs_f64() * 1e6 / clock.fault_count_reads as f64
+            each(clock.fault_count_reads, clock.fault_count_time),
+            clock.fault_wakes,
+            each(clock.fault_wakes, clock.fault_wake_time)
         );
     }
     profile.error_count = errors;

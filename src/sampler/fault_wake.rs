@@ -1,10 +1,8 @@
 //! Page-fault wake-ups between ticks: the sampler waits on its timer and the page-fault events
 //! together, and on a record reads RSS and every stack at once (see [`crate::perf::faults`]).
-use std::sync::atomic::AtomicBool;
-use std::sync::mpsc::SyncSender;
 use std::time::{Duration, Instant};
 
-use super::{Clock, Probe, Tick};
+use super::{Clock, ClockStats, Probe, Run, Tick};
 use crate::perf::faults::FaultWatch;
 
 /// How often the page-fault events are matched to the target's threads.
@@ -14,42 +12,48 @@ pub(super) const FAULT_SYNC_EVERY: Duration = Duration::from_millis(250);
 /// charged at the next one, so a program growing fast cannot keep the sampler busy.
 const FAULT_GAP: Duration = Duration::from_micros(250);
 
-/// Until `until`: on each wake-up by page-fault records, read RSS and every stack at once and
-/// send them with the faults. An error only when the collector has gone.
-pub(super) fn wait_for_faults(
-    watch: &mut FaultWatch,
-    until: Instant,
-    stop: &AtomicBool,
-    probe: &mut impl Probe,
-    clock: &impl Clock,
-    start: Instant,
-    tx: &SyncSender<Tick>,
-) -> Result<(), ()> {
-    while watch.wait(until, stop) {
-        let mut faults = watch.drain();
-        if faults.is_empty() {
-            continue;
+impl Run<'_> {
+    /// Until `until`: on each wake-up by page-fault records, read RSS and every stack at once
+    /// and send them with the faults. An error only when the collector has gone.
+    pub(super) fn wait_for_faults(
+        &self,
+        watch: &mut FaultWatch,
+        until: Instant,
+        probe: &mut impl Probe,
+        clock: &impl Clock,
+        start: Instant,
+        stats: &mut ClockStats,
+    ) -> Result<(), ()> {
+        let (stop, tx) = (self.stop, self.tx);
+        while watch.wait(until, stop) {
+            let mut faults = watch.drain();
+            if faults.is_empty() {
+                continue;
+            }
+            let began = Instant::now();
+            probe.native_at_faults(&mut watch.take_stacks());
+            let rss = probe.rss();
+            let at = clock.now() - start;
+            // A failed read here is the next tick's to report (or the exit's).
+            if let Ok(stacks) = probe.sample_unpaused() {
+                watch.while_read(&mut faults);
+                tx.send(Tick::Fault {
+                    at,
+                    stacks,
+                    rss,
+                    faults,
+                })
+                .map_err(|_| ())?;
+            }
+            stats.fault_wakes += 1;
+            stats.fault_wake_time += began.elapsed();
+            let next = clock.now() + FAULT_GAP;
+            if next < until {
+                clock.sleep_until(next, stop);
+            }
         }
-        probe.native_at_faults(&mut watch.take_stacks());
-        let rss = probe.rss();
-        let at = clock.now() - start;
-        // A failed read here is the next tick's to report (or the exit's).
-        if let Ok(stacks) = probe.sample_unpaused() {
-            watch.while_read(&mut faults);
-            tx.send(Tick::Fault {
-                at,
-                stacks,
-                rss,
-                faults,
-            })
-            .map_err(|_| ())?;
-        }
-        let next = clock.now() + FAULT_GAP;
-        if next < until {
-            clock.sleep_until(next, stop);
-        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Run the calling thread under the lowest real-time priority (`SCHED_FIFO` 1) when allowed

@@ -26,7 +26,7 @@ mod tests;
 
 use clock::{too_far_behind, Schedule};
 pub use clock::{Clock, MonotonicClock};
-use fault_wake::{wait_for_faults, wake_first, FAULT_SYNC_EVERY};
+use fault_wake::{wake_first, FAULT_SYNC_EVERY};
 use probe::FaultCounting;
 pub use probe::{LiveProbe, Probe};
 
@@ -120,6 +120,10 @@ pub struct ClockStats {
     pub fault_count_reads: u64,
     /// See [`ClockStats::fault_count_reads`].
     pub fault_count_time: Duration,
+    /// With page-fault events: wake-ups that read the stacks, and the time they took.
+    pub fault_wakes: u64,
+    /// See [`ClockStats::fault_wakes`].
+    pub fault_wake_time: Duration,
 }
 
 /// A running sampler thread.
@@ -355,7 +359,10 @@ impl Run<'_> {
                             watch.sync(&probe.thread_ids());
                             next_fault_sync = now + FAULT_SYNC_EVERY;
                         }
-                        if wait_for_faults(watch, until, stop, probe, clock, start, tx).is_err() {
+                        if self
+                            .wait_for_faults(watch, until, probe, clock, start, &mut stats)
+                            .is_err()
+                        {
                             break StopReason::Interrupted;
                         }
                     }
