@@ -57,14 +57,23 @@ pub struct Launched {
     pid: i32,
 }
 
-/// A wait on our child, where "no such child" means it exited and was reaped already: a
-/// paused sample (ptrace) that catches the program's exit collects its status while detaching
-/// from it, since pyprobe is both its parent and its tracer. The status is then unknown, and
-/// taken as success (a failing exit status is lost; seen only when the exit races a paused read).
-fn reaped(wait: io::Result<Option<ExitStatus>>) -> io::Result<Option<ExitStatus>> {
+/// A wait on our child `pid`, where "no such child" means it exited and was reaped already:
+/// a paused sample (ptrace) that catches the program's exit collects its status while
+/// stopping it, since pyprobe is both its parent and its tracer; that status is kept (see
+/// [`super::ptrace_stop`]) and is the one returned.
+fn reaped(pid: i32, wait: io::Result<Option<ExitStatus>>) -> io::Result<Option<ExitStatus>> {
     use std::os::unix::process::ExitStatusExt;
     match wait {
-        Err(e) if e.raw_os_error() == Some(libc::ECHILD) => Ok(Some(ExitStatus::from_raw(0))),
+        Err(e) if e.raw_os_error() == Some(libc::ECHILD) => {
+            match super::ptrace_stop::take_reaped_exit(pid) {
+                Some(status) => Ok(Some(ExitStatus::from_raw(status))),
+                // Reaped by no wait of ours: it exited, and how is unknown.
+                None => {
+                    crate::say!("pyprobe: the exit status of the program (pid {pid}) was lost");
+                    Ok(Some(ExitStatus::from_raw(0)))
+                }
+            }
+        }
         other => other,
     }
 }
@@ -95,7 +104,9 @@ impl Launched {
 
     /// Its exit status if it has exited (it is then reaped).
     pub fn try_status(&mut self) -> Option<ExitStatus> {
-        reaped(self.child.as_mut()?.try_wait()).ok().flatten()
+        reaped(self.pid, self.child.as_mut()?.try_wait())
+            .ok()
+            .flatten()
     }
 
     /// Wait for the program to exit on its own; as soon as `give_up()` says so, end it (see
@@ -119,7 +130,7 @@ impl Launched {
         let Some(mut child) = self.child.take() else {
             return Err(io::Error::other("the launched program was already reaped"));
         };
-        if let Some(status) = reaped(child.try_wait())? {
+        if let Some(status) = reaped(self.pid, child.try_wait())? {
             return Ok(Ending::Exited(status));
         }
         for signal in [EndSignal::Interrupt, EndSignal::Terminate] {
@@ -128,7 +139,7 @@ impl Launched {
             unsafe { libc::kill(self.pid, signal.number()) };
             let deadline = Instant::now() + grace;
             while Instant::now() < deadline {
-                if reaped(child.try_wait())?.is_some() {
+                if reaped(self.pid, child.try_wait())?.is_some() {
                     return Ok(Ending::Stopped(signal));
                 }
                 std::thread::sleep(POLL);
@@ -260,5 +271,29 @@ mod tests {
             start.elapsed() < Duration::from_secs(1),
             "it did not wait forever"
         );
+    }
+
+    /// A program that exits while pyprobe stops it (a paused sample) is reaped by that stop's
+    /// wait, pyprobe being its parent and tracer: its status still comes back. Each round
+    /// stops a short-lived program over and over until it is gone, so that its exit lands in
+    /// a stop in most rounds; every round must report 7.
+    #[test]
+    fn an_exit_caught_by_a_paused_read_keeps_its_status() {
+        let mut caught = 0;
+        for _ in 0..20 {
+            let mut launched = Launched::of(command(&["sh", "-c", "exit 7"]).spawn().unwrap());
+            while let Ok(stops) = super::super::ptrace_stop::ThreadStops::stop_all(launched.pid) {
+                drop(stops);
+            }
+            let reaped_by_stop = launched.child.as_mut().unwrap().try_wait().is_err();
+            caught += usize::from(reaped_by_stop);
+            let status = loop {
+                if let Some(status) = launched.try_status() {
+                    break status;
+                }
+            };
+            assert_eq!(status.code(), Some(7), "reaped by a stop: {reaped_by_stop}");
+        }
+        assert!(caught > 0, "no exit landed in a stop in 20 rounds");
     }
 }

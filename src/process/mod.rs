@@ -13,6 +13,7 @@ pub mod live;
 pub mod maps;
 pub mod permissions;
 pub mod prefetch;
+pub mod ptrace_stop;
 pub mod snapshot;
 pub mod target;
 pub mod thread_states;

@@ -9,6 +9,7 @@ use super::elf::ElfFile;
 use super::live::LiveReader;
 use super::maps::ProcessMaps;
 use super::permissions::permission_hint;
+use super::ptrace_stop::ThreadStops;
 use crate::display::one_line;
 use crate::error::{Error, Result};
 use crate::proc;
@@ -34,7 +35,7 @@ pub struct Target {
 /// Not `Send`: ptrace ties a tracee to the tracing *thread*, so detaching (on drop) from another
 /// thread would fail and leave the target stopped until we exit.
 pub struct PauseGuard {
-    _lock: remoteprocess::Lock,
+    _stops: ThreadStops,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -200,52 +201,25 @@ impl Target {
     /// Stop every thread of the target (ptrace) until the guard is dropped. The target is
     /// resumed on every path out, including early returns and panics.
     pub fn pause(&self) -> Result<PauseGuard> {
-        let process = remoteprocess::Process::new(self.pid).map_err(|e| self.map_remote(e))?;
-        let lock = match process.lock() {
-            Ok(lock) => lock,
+        let stops = match ThreadStops::stop_all(self.pid) {
+            Ok(stops) => stops,
             // A thread still traced by us refuses a new seize (EPERM): try once more after
             // letting it go.
-            Err(_) if self.release_leftover_traces() => {
-                process.lock().map_err(|e| self.map_remote(e))?
+            Err(e)
+                if e.raw_os_error() == Some(libc::EPERM)
+                    && ThreadStops::release_leftovers(self.pid) =>
+            {
+                ThreadStops::stop_all(self.pid).map_err(|e| self.pause_error(e))?
             }
-            Err(e) => return Err(self.map_remote(e)),
+            Err(e) => return Err(self.pause_error(e)),
         };
         Ok(PauseGuard {
-            _lock: lock,
+            _stops: stops,
             _not_send: PhantomData,
         })
     }
 
-    /// Detach from threads of the target that are still traced by this process. A thread
-    /// killed while paused can be on its way to its exit stop when the pause ends: the detach
-    /// then fails (it is not stopped yet) and the thread waits in that stop for us, alive to
-    /// /proc and refusing every later pause, until we let it go. Returns whether any was let go.
-    fn release_leftover_traces(&self) -> bool {
-        // The tracer is a thread: /proc names the thread that paused the target (this one).
-        // SAFETY: gettid has no preconditions.
-        let me = unsafe { libc::gettid() };
-        let mut released = false;
-        for tid in self.threads().unwrap_or_default() {
-            if proc::task_tracer(self.pid, tid) != Some(me) {
-                continue;
-            }
-            // SAFETY: plain syscalls on a thread we trace; WNOHANG never blocks, and a failed
-            // detach leaves things as they were.
-            unsafe {
-                let mut wstatus = 0;
-                libc::waitpid(tid as i32, &mut wstatus, libc::WNOHANG | libc::__WALL);
-                released |= libc::ptrace(libc::PTRACE_DETACH, tid as libc::pid_t, 0, 0) == 0;
-            }
-        }
-        released
-    }
-
-    fn map_remote(&self, e: remoteprocess::Error) -> Error {
-        let io = match e {
-            remoteprocess::Error::NixError(errno) => io::Error::from(errno),
-            remoteprocess::Error::IOError(io) => io,
-            other => io::Error::other(other.to_string()),
-        };
+    fn pause_error(&self, io: io::Error) -> Error {
         match io.raw_os_error() {
             Some(libc::EPERM) | Some(libc::EACCES) => Error::PermissionDenied {
                 pid: self.pid,
