@@ -333,7 +333,7 @@ fn check_ended(what: &str, done: &Finished, out: &Path) -> Result<i32, String> {
     Ok(pid)
 }
 
-/// `record -d 1 -- python endless.py [stubborn]`: at the end of the second the output is
+/// `record -d 3 -- python endless.py [stubborn]`: at the end of the duration the output is
 /// written, the program is ended (stubborn: it ignores SIGINT and SIGTERM, so by SIGKILL), and
 /// pyprobe says so and exits 0.
 fn check_duration_ends_program(py: &Interpreter, stubborn: bool) -> Result<(), String> {
@@ -341,10 +341,12 @@ fn check_duration_ends_program(py: &Interpreter, stubborn: bool) -> Result<(), S
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("endless.txt");
     let script_path = script("endless.py");
+    // 3 s: the program must be in endless_work (inside its `try`) when the recording ends,
+    // and a Python start-up took more than a second once on a loaded machine.
     let mut args = vec![
         "record",
         "-d",
-        "1",
+        "3",
         "--idle",
         "-f",
         "raw",
@@ -360,7 +362,7 @@ fn check_duration_ends_program(py: &Interpreter, stubborn: bool) -> Result<(), S
     let done = run_pyprobe_within(&args, ENDED_WITHIN)?;
     let pid = check_ended(what, &done, &out)?;
     let said =
-        format!("pyprobe: stopped the program it started (pid {pid}) after the 1 s recording");
+        format!("pyprobe: stopped the program it started (pid {pid}) after the 3 s recording");
     let line = done
         .stderr
         .lines()

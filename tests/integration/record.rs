@@ -269,10 +269,12 @@ fn check_gil_free_work(py: &Interpreter, mode: &str, rate: &str) -> Result<(), S
     // memset leaves the GIL for a moment between calls: almost, not exactly, every tick.
     // Under the whole suite's load (a 256 MiB filler per interpreter on two cores) a blocking
     // pause waits for each stopped thread to be scheduled, and 2 s at 1 kHz gave 195 ticks
-    // once: 100 is still plenty to tell 90% from less.
-    if ticks < 100 || filling * 10 < ticks * 9 {
+    // once, and beside a release build and three other test runs (load 14) 95: 50 is still
+    // plenty to tell 90% from less.
+    if ticks < 50 || filling * 10 < ticks * 9 {
         return Err(format!(
-            "the GIL-free filler is active in {filling} of {ticks} ticks: {stacks:?}"
+            "the GIL-free filler is active in {filling} of {ticks} ticks (want 90% of at least \
+             50): {stacks:?}"
         ));
     }
     let waiting = samples_in(&stacks, "wait_forever") + samples_in(&stacks, "main_sleep");
@@ -482,8 +484,10 @@ fn check_blocking(py: &Interpreter) -> Result<(), String> {
             "--blocking: {torn} samples have main() at the wrong line"
         ));
     }
+    // At 100 Hz for 1 s of the target's running time (ticks leave out the time it is held
+    // stopped); under a load of 14 on two cores a pause took so long that 17 came.
     let total: u64 = stacks.iter().map(|s| s.count).sum();
-    if samples_in(&stacks, "cpu_a") == 0 || samples_in(&stacks, "burn") == 0 || total < 20 {
+    if samples_in(&stacks, "cpu_a") == 0 || samples_in(&stacks, "burn") == 0 || total < 10 {
         return Err(format!(
             "blocking recording has {total} samples, cpu_a {}, burn {}; {}",
             samples_in(&stacks, "cpu_a"),
