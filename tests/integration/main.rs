@@ -12,6 +12,7 @@ mod launch;
 mod memory_attribution;
 mod native;
 mod proportions;
+mod push;
 mod record;
 mod snapshots;
 mod top;
