@@ -13,6 +13,7 @@ mod memory_attribution;
 mod native;
 mod proportions;
 mod push;
+mod readers;
 mod record;
 mod snapshots;
 mod top;

@@ -13,19 +13,19 @@ use crate::harness::{interpreters, run_pyprobe, run_pyprobe_within, spawn_pyprob
 
 const TARGET: &str = "grow_and_burn.py";
 
-/// The venv python and the node_modules directory of tools/install-push-test-deps (installed
+/// The venv python and the node_modules directory of tools/install-test-decoders (installed
 /// on first use, once per run).
 fn deps() -> &'static (PathBuf, PathBuf) {
     static DEPS: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
     DEPS.get_or_init(|| {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/install-push-test-deps");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/install-test-decoders");
         let out = Command::new("bash")
             .arg(&script)
             .output()
             .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
         assert!(
             out.status.success(),
-            "install-push-test-deps failed: {}",
+            "install-test-decoders failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
         let text = String::from_utf8_lossy(&out.stdout).into_owned();

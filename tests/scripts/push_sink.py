@@ -7,7 +7,7 @@
 #   --port   port to listen on (default: any free one); prints "ready PORT" once listening
 #   --slow   wait this long before answering each request
 #   --fail   answer the first N requests with 503
-# Needs the venv of tools/install-push-test-deps and $PPROF_FORMAT_MODULES (its node_modules).
+# Needs the venv of tools/install-test-decoders and $PPROF_FORMAT_MODULES (its node_modules).
 import argparse
 import email.parser
 import email.policy
