@@ -221,3 +221,91 @@ fn run(shared: &Shared, url: &Url, limits: Limits) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+
+    use super::*;
+
+    fn request(n: usize) -> Request {
+        Request {
+            path_and_query: format!("/w{n}"),
+            content_type: "text/plain".into(),
+            body: vec![b'x'; 100],
+        }
+    }
+
+    fn limits(windows: usize) -> Limits {
+        Limits {
+            windows,
+            bytes: 1 << 20,
+            timeout: Duration::from_secs(2),
+        }
+    }
+
+    /// Nothing listens: pushing never waits, the queue keeps the newest windows only, and
+    /// what is left at the end is counted as dropped.
+    #[test]
+    fn a_dead_server_costs_bounded_memory_and_no_waiting() {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = Url::parse(&format!("http://127.0.0.1:{port}")).unwrap();
+        let sender = Sender::start(url, limits(3));
+        let started = Instant::now();
+        for n in 0..50 {
+            sender.push(request(n));
+            assert!(sender.queued() <= 3);
+        }
+        assert!(
+            started.elapsed() < Duration::from_millis(200),
+            "{:?}",
+            started.elapsed()
+        );
+        // Let the thread try (and fail) once before it is told to stop.
+        std::thread::sleep(Duration::from_millis(300));
+        let counts = sender.finish(Duration::ZERO);
+        assert_eq!(counts.sent, 0);
+        assert_eq!(counts.dropped, 50);
+        assert!(counts.failures >= 1);
+        assert!(counts.last_error.unwrap().contains("connection refused"));
+    }
+
+    /// A server answering 200: every window is sent, in order.
+    #[test]
+    fn windows_are_sent_in_order() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
+        let server = std::thread::spawn(move || {
+            let mut paths = Vec::new();
+            for stream in listener.incoming().take(5) {
+                let mut stream = stream.unwrap();
+                let mut buf = vec![0u8; 4096];
+                let mut got = Vec::new();
+                // Head and the 100-byte body.
+                while !got.ends_with(&[b'x'; 100]) {
+                    let n = stream.read(&mut buf).unwrap();
+                    assert!(n > 0);
+                    got.extend_from_slice(&buf[..n]);
+                }
+                let head = String::from_utf8_lossy(&got).into_owned();
+                paths.push(head.split_whitespace().nth(1).unwrap().to_string());
+                stream
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                    .unwrap();
+            }
+            paths
+        });
+        let sender = Sender::start(url, limits(8));
+        for n in 0..5 {
+            sender.push(request(n));
+        }
+        let counts = sender.finish(Duration::from_secs(10));
+        assert_eq!((counts.sent, counts.dropped, counts.failures), (5, 0, 0));
+        assert_eq!(server.join().unwrap(), ["/w0", "/w1", "/w2", "/w3", "/w4"]);
+    }
+}
