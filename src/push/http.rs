@@ -180,16 +180,7 @@ pub fn post(
     stream.write_all(head.as_bytes()).map_err(io)?;
     stream.write_all(body).map_err(io)?;
     stream.flush().map_err(io)?;
-    let mut response = Vec::new();
-    // Read to the end of the connection (Connection: close), but no more than MAX_RESPONSE.
-    let read = Read::by_ref(&mut stream)
-        .take(MAX_RESPONSE)
-        .read_to_end(&mut response);
-    if let Err(e) = read {
-        if response.is_empty() {
-            return Err(io(e));
-        }
-    }
+    let response = read_response(&mut stream).map_err(io)?;
     parse_status(&response)
         .map_err(Failure::Network)
         .and_then(|(code, rest)| {
@@ -206,6 +197,46 @@ pub fn post(
                 Err(Failure::Status(code, body))
             }
         })
+}
+
+/// Read a response: up to the end of its `Content-Length` body, or of the connection (we asked
+/// for `Connection: close`), and no more than [`MAX_RESPONSE`] bytes either way. A server that
+/// keeps the connection open after a complete answer is not waited for.
+fn read_response(stream: &mut impl Read) -> std::io::Result<Vec<u8>> {
+    let mut response = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = match stream.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) if response.is_empty() => return Err(e),
+            // A partial answer then silence: what came is judged.
+            Err(_) => return Ok(response),
+        };
+        if n == 0 {
+            return Ok(response);
+        }
+        response.extend_from_slice(&buf[..n]);
+        if response.len() as u64 >= MAX_RESPONSE || complete(&response) {
+            return Ok(response);
+        }
+    }
+}
+
+/// The headers have arrived, and as many body bytes as their `Content-Length` says.
+fn complete(response: &[u8]) -> bool {
+    let Some(end) = response.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&response[..end]);
+    let length = head.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.trim()
+            .eq_ignore_ascii_case("content-length")
+            .then(|| value.trim().parse::<usize>().ok())
+            .flatten()
+    });
+    length.is_some_and(|len| response.len() >= end + 4 + len)
 }
 
 /// The status code and body of a response (`HTTP/1.x NNN reason\r\n headers \r\n\r\n body`).
@@ -296,6 +327,26 @@ mod tests {
         assert!(Failure::Status(429, String::new()).retryable());
         assert!(!Failure::Status(400, String::new()).retryable());
         assert!(Failure::Network(String::new()).retryable());
+    }
+
+    /// An answer with a length is complete without waiting for the connection to close.
+    #[test]
+    fn responses_end_at_their_length() {
+        let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
+        assert!(complete(answer));
+        assert!(!complete(&answer[..answer.len() - 1]));
+        assert!(!complete(b"HTTP/1.1 200 OK\r\n"));
+        // A reader that would block after the answer: not read again.
+        struct Then<'a>(&'a [u8], bool);
+        impl Read for Then<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                assert!(!self.1, "read again after a complete answer");
+                self.1 = true;
+                buf[..self.0.len()].copy_from_slice(self.0);
+                Ok(self.0.len())
+            }
+        }
+        assert_eq!(read_response(&mut Then(answer, false)).unwrap(), answer);
     }
 
     #[test]
