@@ -321,7 +321,7 @@ fn windows_wait_for_a_server_that_comes_up_late() {
         "--push-every",
         "1s",
         "-d",
-        "6",
+        "5.5",
     ]);
     std::thread::sleep(Duration::from_millis(2500));
     let up_at = now_secs();
