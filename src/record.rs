@@ -307,10 +307,13 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
                 if show_progress && last_progress.elapsed() > Duration::from_millis(250) {
                     last_progress = Instant::now();
                     let secs = started.elapsed().as_secs_f64();
+                    // Pushed windows' samples count too.
+                    let samples = profile.sample_count
+                        + pusher.as_ref().map_or(0, crate::push::Pusher::samples);
                     crate::say_inline!(
                         "\rpyprobe: {} samples, {:.1} Hz, {} errors, {} missed, {:.1} s ",
-                        profile.sample_count,
-                        profile.sample_count as f64 / secs.max(1e-9),
+                        samples,
+                        samples as f64 / secs.max(1e-9),
                         errors,
                         sampler.missed(),
                         secs

@@ -187,6 +187,11 @@ impl Pusher {
         }
     }
 
+    /// Samples of the windows closed so far.
+    pub fn samples(&self) -> u64 {
+        self.samples
+    }
+
     /// The current window has lasted `--push-every`.
     pub fn due(&self) -> bool {
         self.started.elapsed() >= self.config.every
