@@ -3,9 +3,11 @@
 //! `opentelemetry/proto/profiles/v1development/profiles.proto`,
 //! `opentelemetry/proto/collector/profiles/v1development/profiles_service.proto`, and the
 //! `common/v1` and `resource/v1` messages they use
-//! (<https://github.com/open-telemetry/opentelemetry-proto>, as the PyPI package
-//! `opentelemetry-proto` 1.45 ships them). Fields pyprobe never sets (links, mappings'
-//! addresses, entity refs) are left out: a decoder skips absent fields, and unknown ones too.
+//! (<https://github.com/open-telemetry/opentelemetry-proto>, as of v1.11.0, the same as the
+//! PyPI package `opentelemetry-proto` 1.45 the tests decode with). The protocol is still
+//! `v1development`: its messages change between releases. Fields pyprobe never sets (the
+//! resource's entity refs, the scope's attributes, `AnyValue`'s other cases, `KeyValue`'s
+//! `key_strindex`) are left out: decoders skip absent fields.
 
 /// `ExportProfilesServiceRequest`: the body of `POST /v1development/profiles`.
 #[derive(Clone, PartialEq, prost::Message)]
