@@ -465,7 +465,8 @@ fn finish_without_samples(
         child_status: Some(status),
         stopped_child: None,
         memory: None,
-        pushed: None,
+        // Nothing was sampled, so nothing was sent (the summary must not name a file).
+        pushed: config.push.as_ref().map(crate::push::PushSummary::nothing),
     })
 }
 

@@ -83,6 +83,12 @@ impl Url {
     }
 }
 
+impl std::fmt::Display for Url {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "http://{}{}", self.authority(), self.path)
+    }
+}
+
 /// Why a request did not get a 2xx answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {

@@ -126,6 +126,18 @@ pub struct PushSummary {
     pub counts: sender::Counts,
 }
 
+impl PushSummary {
+    /// Nothing pushed to `config`'s server.
+    pub fn nothing(config: &PushConfig) -> PushSummary {
+        PushSummary {
+            url: config.url.to_string(),
+            windows: 0,
+            samples: 0,
+            counts: Default::default(),
+        }
+    }
+}
+
 impl std::fmt::Display for PushSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -243,11 +255,7 @@ impl Pusher {
         }
         let counts = self.sender.finish(FINISH_GRACE);
         PushSummary {
-            url: format!(
-                "http://{}{}",
-                self.config.url.authority(),
-                self.config.url.path
-            ),
+            url: self.config.url.to_string(),
             windows: self.windows,
             samples: self.samples,
             counts,
