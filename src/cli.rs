@@ -132,6 +132,20 @@ pub struct RecordArgs {
     /// each thread's registers and stack (no stop; ptrace stops where perf is refused).
     #[arg(long)]
     pub native: bool,
+    /// Continuous profiling: send each window of the recording, as it closes, to this plain
+    /// http:// server — a Pyroscope server (--push-format pprof) or an OpenTelemetry
+    /// collector (otlp) — instead of writing a file.
+    #[arg(long, value_name = "URL", value_parser = parse_push_url, conflicts_with = "output")]
+    pub push: Option<crate::push::Url>,
+    /// Length of a pushed window, e.g. 10s, 500ms, 1m.
+    #[arg(long, value_name = "TIME", default_value = "10s", value_parser = parse_push_every, requires = "push")]
+    pub push_every: Duration,
+    /// What --push sends: pprof (Pyroscope's /ingest) or otlp (OTLP profiles, protobuf).
+    #[arg(long, value_enum, default_value = "pprof", requires = "push")]
+    pub push_format: crate::push::PushFormat,
+    /// Service name of the pushed profiles (default: the script's or program's name).
+    #[arg(long, value_name = "NAME", requires = "push")]
+    pub push_service: Option<String>,
     /// Program to launch and profile: `pyprobe record -- python app.py args`.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -270,6 +284,13 @@ impl RecordArgs {
             progress: true,
             measure: self.weight,
             native: self.native,
+            push: self.push.clone().map(|url| crate::push::PushConfig {
+                url,
+                every: self.push_every,
+                format: self.push_format,
+                service: self.push_service.clone(),
+                timeout: Duration::from_secs(10),
+            }),
         })
     }
 }
@@ -307,6 +328,30 @@ fn parse_rate(s: &str) -> Result<f64, String> {
         )),
         Err(_) => Err(format!(
             "{s:?} is not a rate: give samples per second, e.g. --rate 100"
+        )),
+    }
+}
+
+fn parse_push_url(s: &str) -> Result<crate::push::Url, String> {
+    crate::push::Url::parse(s)
+}
+
+/// `10s`, `500ms`, `2m` or plain seconds; between 100 ms and a day.
+fn parse_push_every(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let (number, scale) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 1e-3)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (t, 1.0)
+    };
+    match number.trim().parse::<f64>().map(|n| n * scale) {
+        Ok(secs) if (0.1..=86_400.0).contains(&secs) => Ok(Duration::from_secs_f64(secs)),
+        _ => Err(format!(
+            "{s:?} is not a window length between 100ms and 24h, e.g. 10s"
         )),
     }
 }
@@ -377,6 +422,41 @@ mod tests {
                 err.contains("e.g.") || err.contains("expected one of") || err.contains("positive"),
                 "{args:?}: {err}"
             );
+        }
+        let cli = parse(&[
+            "record",
+            "-p",
+            "5",
+            "--push",
+            "http://127.0.0.1:4040",
+            "--push-every",
+            "500ms",
+            "--push-format",
+            "otlp",
+        ])
+        .unwrap();
+        let Command::Record(r) = cli.command else {
+            panic!("record")
+        };
+        let push = r.to_config().unwrap().push.unwrap();
+        assert_eq!(push.every, Duration::from_millis(500));
+        assert_eq!(push.format, crate::push::PushFormat::Otlp);
+        assert_eq!(push.url.port, 4040);
+        for args in [
+            &["record", "-p", "5", "--push", "localhost:4040"][..],
+            &[
+                "record",
+                "-p",
+                "5",
+                "--push",
+                "http://x",
+                "--push-every",
+                "0",
+            ],
+            &["record", "-p", "5", "--push", "http://x", "-o", "a.svg"],
+            &["record", "-p", "5", "--push-every", "5s"],
+        ] {
+            assert!(parse(args).is_err(), "{args:?}");
         }
         let cli = parse(&["record"]).unwrap();
         let Command::Record(r) = cli.command else {

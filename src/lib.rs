@@ -24,6 +24,7 @@ pub mod perf;
 pub mod proc;
 pub mod process;
 pub mod profile;
+pub mod push;
 pub mod python;
 pub mod record;
 pub mod rng;

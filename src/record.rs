@@ -66,6 +66,8 @@ pub struct RecordConfig {
     pub fault_period: Option<u64>,
     /// Native frames merged with the Python ones (`--native`).
     pub native: bool,
+    /// `--push`: send windows to a server instead of writing a file.
+    pub push: Option<crate::push::PushConfig>,
 }
 
 /// What happened, for the summary and the exit code.
@@ -97,6 +99,8 @@ pub struct RecordOutcome {
     pub memory: Option<MemorySummary>,
     /// `--native`: how the native stacks fitted.
     pub native: Option<crate::native::capture::NativeStats>,
+    /// `--push`: what was sent (no file is written then).
+    pub pushed: Option<crate::push::PushSummary>,
 }
 
 impl RecordOutcome {
@@ -118,17 +122,16 @@ impl RecordOutcome {
             ),
             StopReason::TooManyErrors(e) => format!("stopped after repeated errors: {e}"),
         };
+        let wrote = if let Some(pushed) = &self.pushed {
+            pushed.to_string()
+        } else if self.output == Path::new(crate::output::STDOUT_PATH) {
+            "wrote standard output".into()
+        } else {
+            format!("wrote {}", self.output.display())
+        };
         let mut line = format!(
-            "pyprobe: {} samples, {} errors, {:.2} s at {:.1} Hz ({why}); wrote {}",
-            self.samples,
-            self.errors,
-            secs,
-            rate,
-            if self.output == Path::new(crate::output::STDOUT_PATH) {
-                "standard output".into()
-            } else {
-                self.output.display().to_string()
-            }
+            "pyprobe: {} samples, {} errors, {:.2} s at {:.1} Hz ({why}); {wrote}",
+            self.samples, self.errors, secs, rate,
         );
         if let Some(n) = &self.native {
             line += &format!(
@@ -259,8 +262,16 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
         .output
         .clone()
         .unwrap_or_else(|| default_output(pid, config.format));
-    check_writable(&output)?;
+    if config.push.is_none() {
+        check_writable(&output)?;
+    }
     let title = session.target().cmdline_string();
+    let mut pusher = config.push.as_ref().map(|push| {
+        crate::push::Pusher::start(
+            push,
+            crate::push::Labels::new(push.service.as_deref(), pid, &title),
+        )
+    });
     let interval = Duration::from_secs_f64(1.0 / config.rate_hz);
     if config.native {
         crate::native::capture::enable_for_recording(&mut session, interval);
@@ -286,6 +297,9 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
     // Drain without blocking, then sleep: a collector parked in recv() would have to be woken
     // by the sampler on every sample, which costs the sampler more than the sample itself.
     loop {
+        if let Some(pusher) = pusher.as_mut().filter(|p| p.due()) {
+            pusher.close_window(&mut profile);
+        }
         let tick = match sampler.ticks.try_recv() {
             Ok(tick) => tick,
             Err(TryRecvError::Disconnected) => break,
@@ -293,10 +307,13 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
                 if show_progress && last_progress.elapsed() > Duration::from_millis(250) {
                     last_progress = Instant::now();
                     let secs = started.elapsed().as_secs_f64();
+                    // Pushed windows' samples count too.
+                    let samples = profile.sample_count
+                        + pusher.as_ref().map_or(0, crate::push::Pusher::samples);
                     crate::say_inline!(
                         "\rpyprobe: {} samples, {:.1} Hz, {} errors, {} missed, {:.1} s ",
-                        profile.sample_count,
-                        profile.sample_count as f64 / secs.max(1e-9),
+                        samples,
+                        samples as f64 / secs.max(1e-9),
                         errors,
                         sampler.missed(),
                         secs
@@ -361,7 +378,11 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
         stop_reason,
         StopReason::TargetExited | StopReason::TargetExeced(_)
     );
-    write_output(config, &profile, &output)?;
+    let elapsed = profile.duration;
+    let pushed = pusher.map(|p| p.finish(&mut profile));
+    if pushed.is_none() {
+        write_output(config, &profile, &output)?;
+    }
     let _ = std::io::stderr().flush();
     let (child_status, stopped_child) = match launched.take() {
         None => (None, None),
@@ -396,7 +417,7 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
     };
     Ok(RecordOutcome {
         output,
-        samples: profile.sample_count,
+        samples: pushed.as_ref().map_or(profile.sample_count, |p| p.samples),
         errors,
         paused_samples: session.paused_samples(),
         error_kinds: {
@@ -404,13 +425,15 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
             kinds.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
             kinds
         },
-        elapsed: profile.duration,
+        elapsed,
         stop: stop_reason,
         clock,
         child_status,
         stopped_child,
-        memory: MemorySummary::of(&profile),
+        // Pushed: the profile left holds only the last window's readings.
+        memory: MemorySummary::of(&profile).filter(|_| pushed.is_none()),
         native: session.native_stats(),
+        pushed,
     })
 }
 
@@ -434,7 +457,9 @@ fn finish_without_samples(
         Duration::from_secs_f64(1.0 / config.rate_hz),
     );
     profile.target_gone = true;
-    write_output(config, &profile, &output)?;
+    if config.push.is_none() {
+        write_output(config, &profile, &output)?;
+    }
     Ok(RecordOutcome {
         output,
         samples: 0,
@@ -448,6 +473,8 @@ fn finish_without_samples(
         child_status: Some(status),
         stopped_child: None,
         memory: None,
+        // Nothing was sampled, so nothing was sent (the summary must not name a file).
+        pushed: config.push.as_ref().map(crate::push::PushSummary::nothing),
     })
 }
 

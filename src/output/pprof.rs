@@ -243,6 +243,17 @@ pub fn decode(bytes: &[u8]) -> anyhow::Result<proto::Profile> {
     proto::Profile::decode(data).context("decoding the pprof profile")
 }
 
+/// Encode and gzip-compress a profile (no timestamp in the gzip header: the same profile always
+/// gives the same bytes).
+pub fn gzip(profile: &proto::Profile) -> anyhow::Result<Vec<u8>> {
+    let mut gz = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), flate2::Compression::default());
+    gz.write_all(&profile.encode_to_vec())
+        .context("compressing the pprof profile")?;
+    gz.finish().context("compressing the pprof profile")
+}
+
 impl ProfileWriter for PprofWriter {
     fn write(
         &self,
@@ -250,13 +261,9 @@ impl ProfileWriter for PprofWriter {
         opts: &OutputOptions,
         out: &mut dyn Write,
     ) -> anyhow::Result<()> {
-        let encoded = build(profile, opts)?.encode_to_vec();
-        let mut gz = flate2::GzBuilder::new()
-            .mtime(0)
-            .write(out, flate2::Compression::default());
-        gz.write_all(&encoded)
+        out.write_all(&gzip(&build(profile, opts)?)?)
             .context("writing the pprof profile")?;
-        gz.finish().context("writing the pprof profile")?.flush()?;
+        out.flush()?;
         Ok(())
     }
 }

@@ -14,6 +14,7 @@ pub mod attribution;
 pub mod memory;
 pub mod summary;
 pub mod timeline;
+mod window;
 
 pub use attribution::Attribution;
 use attribution::{CountedThread, FaultCharges, Faulted};

@@ -43,7 +43,7 @@ fn chromium() -> &'static Path {
 }
 
 /// Run headless chromium on `url` with `extra` flags; its stdout.
-fn run_chromium(url: &str, extra: &[&str]) -> Result<String, String> {
+pub(crate) fn run_chromium(url: &str, extra: &[&str]) -> Result<String, String> {
     let profile_dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let user_data = format!("--user-data-dir={}", profile_dir.path().display());
     let mut child = Command::new(chromium())

@@ -12,6 +12,8 @@ mod launch;
 mod memory_attribution;
 mod native;
 mod proportions;
+mod push;
+mod readers;
 mod record;
 mod snapshots;
 mod top;
