@@ -132,6 +132,11 @@ pub struct RecordArgs {
     /// each thread's registers and stack (no stop; ptrace stops where perf is refused).
     #[arg(long)]
     pub native: bool,
+    /// Heap censuses while recording (what `pyprobe heap` shows: live objects by type), at
+    /// the start, each time RSS passes the last census's by 10%, and at the end; the HTML
+    /// report shows the one at the peak and what changed since the start.
+    #[arg(long)]
+    pub heap: bool,
     /// Continuous profiling: send each window of the recording, as it closes, to this plain
     /// http:// server — a Pyroscope server (--push-format pprof) or an OpenTelemetry
     /// collector (otlp) — instead of writing a file.
@@ -284,6 +289,7 @@ impl RecordArgs {
             progress: true,
             measure: self.weight,
             native: self.native,
+            heap: self.heap,
             push: self.push.clone().map(|url| crate::push::PushConfig {
                 url,
                 every: self.push_every,

@@ -66,6 +66,8 @@ pub struct RecordConfig {
     pub fault_period: Option<u64>,
     /// Native frames merged with the Python ones (`--native`).
     pub native: bool,
+    /// `--heap`: heap censuses during the recording (see [`crate::heap::during`]).
+    pub heap: bool,
     /// `--push`: send windows to a server instead of writing a file.
     pub push: Option<crate::push::PushConfig>,
 }
@@ -289,6 +291,9 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
         stop.clone(),
     );
     profile.attribution = sampler.attribution().clone();
+    let mut censuses = config
+        .heap
+        .then(|| crate::heap::during::HeapCensuses::start(pid));
     let show_progress = config.progress && std::io::stderr().is_terminal();
     let mut last_progress = Instant::now();
     yield_to_sampler();
@@ -329,13 +334,23 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
                 stacks,
                 rss,
                 moved,
-            } => profile.add_tick_counted(at, &stacks, rss, &moved, &config.aggregate),
+            } => {
+                if let Some(c) = censuses.as_mut() {
+                    c.on_rss(at.as_secs_f64(), rss);
+                }
+                profile.add_tick_counted(at, &stacks, rss, &moved, &config.aggregate)
+            }
             Tick::Fault {
                 at,
                 stacks,
                 rss,
                 faults,
-            } => profile.add_fault(at, &stacks, &faults, rss, &config.aggregate),
+            } => {
+                if let Some(c) = censuses.as_mut() {
+                    c.on_rss(at.as_secs_f64(), rss);
+                }
+                profile.add_fault(at, &stacks, &faults, rss, &config.aggregate)
+            }
             Tick::Details { at, details } => profile.add_details(at, details),
             // A failed tick is skipped whole: the next reading's RSS change then spans both
             // intervals and is charged to the stacks seen around it.
@@ -378,6 +393,39 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
         stop_reason,
         StopReason::TargetExited | StopReason::TargetExeced(_)
     );
+    if let Some(c) = censuses {
+        // The end census, unless the program has gone.
+        let end = (!profile.target_gone).then(|| crate::proc::rss_bytes(pid));
+        let (snapshots, failures) = c.finish(profile.duration.as_secs_f64(), end);
+        for failure in failures {
+            crate::say!("pyprobe: {failure}");
+        }
+        if let Some((peak, _)) = crate::heap::during::peak_and_start(&snapshots) {
+            let largest: Vec<String> = peak
+                .types
+                .iter()
+                .take(3)
+                .map(|t| {
+                    format!(
+                        "{} {} ({})",
+                        t.name,
+                        t.count,
+                        crate::display::bytes(t.bytes as f64)
+                    )
+                })
+                .collect();
+            crate::say!(
+                "pyprobe: heap: {} censuses; at the peak ({:.1} s) {} Python objects hold {}, \
+                 largest {}",
+                snapshots.len(),
+                peak.at,
+                peak.totals.objects,
+                crate::display::bytes(peak.totals.object_bytes as f64),
+                largest.join(", ")
+            );
+        }
+        profile.heap = snapshots;
+    }
     let elapsed = profile.duration;
     let pushed = pusher.map(|p| p.finish(&mut profile));
     if pushed.is_none() {

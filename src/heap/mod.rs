@@ -9,6 +9,7 @@
 //! variables with no symbol) the census says what it cannot count.
 mod census;
 mod discover;
+pub mod during;
 #[cfg(test)]
 mod fake;
 mod gc_lists;

@@ -151,6 +151,8 @@ pub struct Profile {
     pub timeline: Timeline,
     /// Every stack seen, by id (the ids the timeline and the peak use).
     pub stack_keys: Vec<StackKey>,
+    /// `record --heap`: the heap censuses taken, in order.
+    pub heap: Vec<crate::heap::during::HeapSnapshot>,
     stack_ids: FastMap<StackKey, u32>,
     /// Stacks charged for memory at the previous reading, and that reading.
     previous: Option<(Vec<u32>, u64)>,

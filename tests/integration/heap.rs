@@ -202,3 +202,71 @@ fn heap_bad_input() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `record --heap -f html`: censuses during the recording, the one at the peak in the report
+/// with its change since the start. The workload grows to 20,000 Point objects in about a
+/// second, then idles; the peak census (the highest RSS) is taken during or after the growth.
+fn check_record_heap(py: &Interpreter) -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let out = dir.path().join("heap.html");
+    let script = crate::harness::script("heap_census.py");
+    let done = crate::harness::run_pyprobe_within(
+        &[
+            "record",
+            "--heap",
+            "-d",
+            "3",
+            "-f",
+            "html",
+            "-o",
+            &out.to_string_lossy(),
+            "--",
+            &py.path.to_string_lossy(),
+            &script.to_string_lossy(),
+            "2000",
+            "grow",
+        ],
+        std::time::Duration::from_secs(60),
+    )?;
+    if !done.status.success() {
+        return Err(format!("record --heap failed: {}", done.stderr));
+    }
+    let html = std::fs::read_to_string(&out).map_err(|e| e.to_string())?;
+    let section = html
+        .split("<section id=\"heap-section\">")
+        .nth(1)
+        .and_then(|s| s.split("</section>").next())
+        .ok_or_else(|| format!("no heap section; stderr: {}", done.stderr))?;
+    // <tr><td>__main__.Point</td><td>COUNT</td><td>BYTES</td><td>+SINCE</td>...
+    let cells: Vec<&str> = section
+        .split("<tr><td>__main__.Point</td>")
+        .nth(1)
+        .map(|row| row.split("</tr>").next().unwrap_or(""))
+        .map(|row| {
+            row.split("<td>")
+                .filter_map(|c| c.split("</td>").next())
+                .filter(|c| !c.is_empty())
+                .collect()
+        })
+        .ok_or_else(|| format!("no Point row in the peak census: {section}"))?;
+    let count: u64 = cells.first().and_then(|c| c.parse().ok()).unwrap_or(0);
+    let since: i64 = cells.get(2).and_then(|c| c.parse().ok()).unwrap_or(0);
+    if !(10_000..=20_200).contains(&count) || since <= 0 || since as u64 > count {
+        return Err(format!(
+            "Point at the peak: {count} objects, {since:+} since the start (want 10,000-20,200, \
+             grown): {cells:?}"
+        ));
+    }
+    let censuses = section.matches("new RSS high").count();
+    if !section.contains("start at") || !section.contains("end at") || censuses == 0 {
+        return Err(format!(
+            "censuses at the start, a new high and the end: {section}"
+        ));
+    }
+    Ok(())
+}
+
+#[test]
+fn record_heap_shows_the_census_at_the_peak() {
+    assert_no_failures(&on_every_interpreter(3, check_record_heap));
+}
