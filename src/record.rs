@@ -374,16 +374,12 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
         let each = |n: u64, time: Duration| time.as_secs_f64() * 1e6 / n.max(1) as f64;
         crate::say!(
             "pyprobe: fault counts read at {} of {} ticks, {:.1} µs each; {} page-fault \
-             wake-ups read stacks and {} found no growth, {:.1} µs each",
+             wake-ups, {:.1} µs each",
             clock.fault_count_reads,
             profile.sample_count + errors,
             each(clock.fault_count_reads, clock.fault_count_time),
             clock.fault_wakes,
-            clock.fault_wakes_idle,
-            each(
-                clock.fault_wakes + clock.fault_wakes_idle,
-                clock.fault_wake_time
-            )
+            each(clock.fault_wakes, clock.fault_wake_time)
         );
     }
     profile.error_count = errors;

@@ -12,51 +12,12 @@ pub(super) const FAULT_SYNC_EVERY: Duration = Duration::from_millis(250);
 /// charged at the next one, so a program growing fast cannot keep the sampler busy.
 const FAULT_GAP: Duration = Duration::from_micros(250);
 
-/// Bytes a page fault makes resident (huge pages aside).
-const PAGE: u64 = 4096;
-
-/// The page-fault events, and the last RSS reading that went out with stacks (a tick's or a
-/// wake-up's): growth is measured from it.
-pub(super) struct FaultWake {
-    pub(super) watch: FaultWatch,
-    sent_rss: Option<u64>,
-}
-
-impl FaultWake {
-    pub(super) fn new(watch: FaultWatch) -> FaultWake {
-        FaultWake {
-            watch,
-            sent_rss: None,
-        }
-    }
-
-    /// A tick's sample went out with this RSS reading.
-    pub(super) fn rss_sent(&mut self, rss: Option<u64>) {
-        if rss.is_some() {
-            self.sent_rss = rss;
-        }
-    }
-
-    /// Whether RSS has risen by half a record's pages (128 KiB at the default period) since
-    /// the last reading sent; else the wake-up reads no stack, and what growth there was is
-    /// charged with the next that does. A program that frees as it allocates (zlib's buffers,
-    /// a call's temporaries) takes faults without growing much: on deflate in a loop, most
-    /// wake-ups found RSS a few pages up or down.
-    fn grew(&self, rss: Option<u64>) -> bool {
-        let enough = self.watch.period() * PAGE / 2;
-        match (rss, self.sent_rss) {
-            (Some(now), Some(sent)) => now >= sent.saturating_add(enough),
-            _ => true,
-        }
-    }
-}
-
 impl Run<'_> {
-    /// Until `until`: on each wake-up by page-fault records, read RSS, and if it grew, every
-    /// stack at once, and send them with the faults. An error only when the collector has gone.
+    /// Until `until`: on each wake-up by page-fault records, read RSS and every stack at once
+    /// and send them with the faults. An error only when the collector has gone.
     pub(super) fn wait_for_faults(
         &self,
-        wake: &mut FaultWake,
+        watch: &mut FaultWatch,
         until: Instant,
         probe: &mut impl Probe,
         clock: &impl Clock,
@@ -64,25 +25,18 @@ impl Run<'_> {
         stats: &mut ClockStats,
     ) -> Result<(), ()> {
         let (stop, tx) = (self.stop, self.tx);
-        while wake.watch.wait(until, stop) {
-            let mut faults = wake.watch.drain();
+        while watch.wait(until, stop) {
+            let mut faults = watch.drain();
             if faults.is_empty() {
                 continue;
             }
             let began = Instant::now();
+            probe.native_at_faults(&mut watch.take_stacks());
             let rss = probe.rss();
-            if !wake.grew(rss) {
-                wake.watch.take_stacks().for_each(drop);
-                stats.fault_wakes_idle += 1;
-                stats.fault_wake_time += began.elapsed();
-                continue;
-            }
-            probe.native_at_faults(&mut wake.watch.take_stacks());
             let at = clock.now() - start;
             // A failed read here is the next tick's to report (or the exit's).
             if let Ok(stacks) = probe.sample_unpaused() {
-                wake.watch.while_read(&mut faults);
-                wake.rss_sent(rss);
+                watch.while_read(&mut faults);
                 tx.send(Tick::Fault {
                     at,
                     stacks,

@@ -26,7 +26,7 @@ mod tests;
 
 use clock::{too_far_behind, Schedule};
 pub use clock::{Clock, MonotonicClock};
-use fault_wake::{wake_first, FaultWake, FAULT_SYNC_EVERY};
+use fault_wake::{wake_first, FAULT_SYNC_EVERY};
 use probe::FaultCounting;
 pub use probe::{LiveProbe, Probe};
 
@@ -124,8 +124,6 @@ pub struct ClockStats {
     pub fault_wakes: u64,
     /// See [`ClockStats::fault_wakes`].
     pub fault_wake_time: Duration,
-    /// Wake-ups that found RSS no higher than at the last reading sent, and read nothing.
-    pub fault_wakes_idle: u64,
 }
 
 /// A running sampler thread.
@@ -231,7 +229,7 @@ impl Run<'_> {
         &self,
         probe: &mut P,
         clock: &C,
-        faults: Option<FaultWatch>,
+        mut faults: Option<FaultWatch>,
     ) -> (StopReason, ClockStats) {
         let (config, stop, tx) = (&self.config, self.stop, self.tx);
         let interval = Duration::from_secs_f64(1.0 / config.rate_hz);
@@ -249,7 +247,6 @@ impl Run<'_> {
         let mut next_fault_sync = start;
         // Without page-fault events, the threads' fault counts, read when RSS changes.
         let mut counts = faults.is_none().then(FaultCounting::default);
-        let mut faults = faults.map(FaultWake::new);
         let reason = loop {
             if stop.load(Ordering::Relaxed) {
                 break StopReason::Interrupted;
@@ -304,9 +301,6 @@ impl Run<'_> {
                         break StopReason::Interrupted;
                     }
                     let moved = counts.as_mut().map(FaultCounting::take).unwrap_or_default();
-                    if let Some(wake) = faults.as_mut() {
-                        wake.rss_sent(rss);
-                    }
                     Some(Tick::Sample {
                         at,
                         stacks,
@@ -358,15 +352,15 @@ impl Run<'_> {
                 let until = end.map_or(deadline, |e| deadline.min(e));
                 match faults.as_mut() {
                     None => clock.sleep_until(until, stop),
-                    Some(wake) => {
+                    Some(watch) => {
                         // Threads are relisted every 250 ms at most: no need to look more often
                         // (this is the sampler's loop).
                         if now >= next_fault_sync {
-                            wake.watch.sync(&probe.thread_ids());
+                            watch.sync(&probe.thread_ids());
                             next_fault_sync = now + FAULT_SYNC_EVERY;
                         }
                         if self
-                            .wait_for_faults(wake, until, probe, clock, start, &mut stats)
+                            .wait_for_faults(watch, until, probe, clock, start, &mut stats)
                             .is_err()
                         {
                             break StopReason::Interrupted;
