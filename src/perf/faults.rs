@@ -47,8 +47,9 @@ pub struct FaultWatch {
     stack_bytes: Option<u32>,
     /// Each thread's newest record with its stack, since the last [`FaultWatch::take_stacks`].
     stacks: HashMap<u32, StackSample>,
-    /// A record being decoded (its stack buffer reused).
+    /// A record being decoded (its stack buffer reused), and its bytes.
     scratch: StackSample,
+    record: Vec<u8>,
     /// Each thread's event, and the faults its records have covered so far.
     events: HashMap<u32, (Event, u64)>,
     /// Records drained, reused.
@@ -75,6 +76,7 @@ impl FaultWatch {
             stack_bytes: stack_bytes.map(stack_bytes_in_range),
             stacks: HashMap::new(),
             scratch: StackSample::default(),
+            record: Vec::new(),
             events: HashMap::new(),
             samples: Vec::new(),
             pollfds: Vec::new(),
@@ -185,15 +187,12 @@ impl FaultWatch {
                     event.drain(&mut self.samples);
                     self.samples.len()
                 }
+                // Only the newest record's stack is unwound: only it is copied.
                 Some(_) => {
-                    let (mut records, stacks) = (0, &mut self.stacks);
-                    let scratch = &mut self.scratch;
-                    event.drain_records(|record| {
-                        records += 1;
-                        if decode(record, scratch) {
-                            std::mem::swap(stacks.entry(tid).or_default(), scratch);
-                        }
-                    });
+                    let records = event.drain_newest(&mut self.record);
+                    if records > 0 && decode(&self.record, &mut self.scratch) {
+                        std::mem::swap(self.stacks.entry(tid).or_default(), &mut self.scratch);
+                    }
                     records
                 }
             };

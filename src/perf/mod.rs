@@ -84,6 +84,8 @@ pub struct Event {
     ring_len: usize,
     /// Records the kernel dropped because the ring was full.
     pub lost: u64,
+    /// Sample records found by the last drain, reused.
+    spans: Vec<(u64, usize)>,
 }
 
 // SAFETY: the ring is a private mapping owned by this value, read only through &mut self.
@@ -146,6 +148,7 @@ impl Event {
             ring: ring.cast(),
             ring_len,
             lost: 0,
+            spans: Vec::new(),
         };
         // SAFETY: an ioctl on our own perf descriptor.
         if unsafe { libc::ioctl(event.fd.as_raw_fd(), IOC_ENABLE, 0) } < 0 {
@@ -192,53 +195,100 @@ impl Event {
     /// Hand every sample record waiting in the ring, oldest first, to `each` (its bytes after
     /// the 8-byte header, copied out of the ring), and free its space.
     pub(crate) fn drain_records(&mut self, mut each: impl FnMut(&[u8])) {
+        let mut spans = std::mem::take(&mut self.spans);
+        let tail = self.pending(&mut spans);
         let mut record = Vec::new();
-        let page = page_size();
-        let data_len = (self.ring_len - page) as u64;
+        for &(at, len) in &spans {
+            self.copy_body(at, len, &mut record);
+            each(&record);
+        }
+        self.release(tail);
+        self.spans = spans;
+    }
+
+    /// Free every record waiting, copying only the newest sample record's bytes into `into`
+    /// (left empty without one); returns how many sample records there were. For rings of
+    /// stack copies, where only the newest is unwound: one copy instead of one per record.
+    pub(crate) fn drain_newest(&mut self, into: &mut Vec<u8>) -> usize {
+        let mut spans = std::mem::take(&mut self.spans);
+        let tail = self.pending(&mut spans);
+        into.clear();
+        if let Some(&(at, len)) = spans.last() {
+            self.copy_body(at, len, into);
+        }
+        let n = spans.len();
+        self.release(tail);
+        self.spans = spans;
+        n
+    }
+
+    fn data_len(&self) -> u64 {
+        (self.ring_len - page_size()) as u64
+    }
+
+    /// The sample records waiting: (offset of the body in the data area, unwrapped; length),
+    /// oldest first; LOST records are counted. Returns the tail after them; nothing is freed
+    /// until [`Event::release`] (the kernel may overwrite freed space at once).
+    fn pending(&mut self, spans: &mut Vec<(u64, usize)>) -> u64 {
+        spans.clear();
+        let data_len = self.data_len();
         // SAFETY: the header page is mapped; data_head/data_tail are u64s at fixed offsets
         // (1024, 1032) of `struct perf_event_mmap_page`, which the kernel and we share.
-        let (head_ptr, tail_ptr) = unsafe {
+        let (head, mut tail) = unsafe {
+            let head = (*(self.ring.add(1024) as *const AtomicU64)).load(Ordering::Acquire);
+            fence(Ordering::Acquire);
             (
-                &*(self.ring.add(1024) as *const AtomicU64),
-                &*(self.ring.add(1032) as *const AtomicU64),
+                head,
+                (*(self.ring.add(1032) as *const AtomicU64)).load(Ordering::Relaxed),
             )
         };
-        let head = head_ptr.load(Ordering::Acquire);
-        fence(Ordering::Acquire);
-        let mut tail = tail_ptr.load(Ordering::Relaxed);
-        // SAFETY: the data area follows the header page, `data_len` bytes.
-        let data = unsafe { std::slice::from_raw_parts(self.ring.add(page), data_len as usize) };
-        let byte = |at: u64| data[(at % data_len) as usize];
-        let read = |at: u64, n: usize| -> u64 {
-            (0..n).fold(0u64, |v, i| v | (u64::from(byte(at + i as u64)) << (8 * i)))
-        };
         while tail + 8 <= head {
-            let kind = read(tail, 4) as u32;
-            let size = read(tail + 6, 2);
-            if size < 8 || tail + size > head {
+            let kind = self.read_le(tail, 4) as u32;
+            let size = self.read_le(tail + 6, 2);
+            if size < 8 || tail + size > head || size - 8 > data_len {
                 break;
             }
             match kind {
-                RECORD_SAMPLE => {
-                    // Copied in at most two pieces: the record may wrap around the ring's end.
-                    record.clear();
-                    let from = ((tail + 8) % data_len) as usize;
-                    let len = (size - 8) as usize;
-                    if len > data.len() {
-                        break;
-                    }
-                    let first = len.min(data.len() - from);
-                    record.extend_from_slice(&data[from..from + first]);
-                    record.extend_from_slice(&data[..len - first]);
-                    each(&record);
-                }
-                RECORD_LOST if size >= 24 => self.lost += read(tail + 16, 8),
+                RECORD_SAMPLE => spans.push((tail + 8, (size - 8) as usize)),
+                RECORD_LOST if size >= 24 => self.lost += self.read_le(tail + 16, 8),
                 _ => {}
             }
             tail += size;
         }
+        tail
+    }
+
+    /// `n` (≤ 8) little-endian bytes at unwrapped offset `at` of the data area.
+    fn read_le(&self, at: u64, n: usize) -> u64 {
+        let data = self.data();
+        let len = data.len() as u64;
+        (0..n).fold(0u64, |v, i| {
+            v | (u64::from(data[((at + i as u64) % len) as usize]) << (8 * i))
+        })
+    }
+
+    /// Copy `len` bytes at unwrapped offset `at` (in at most two pieces: a record may wrap
+    /// around the ring's end) into `out`.
+    fn copy_body(&self, at: u64, len: usize, out: &mut Vec<u8>) {
+        let data = self.data();
+        out.clear();
+        let from = (at % data.len() as u64) as usize;
+        let first = len.min(data.len() - from);
+        out.extend_from_slice(&data[from..from + first]);
+        out.extend_from_slice(&data[..len - first]);
+    }
+
+    fn data(&self) -> &[u8] {
+        // SAFETY: the data area follows the header page, `data_len` bytes, mapped while self
+        // lives; the kernel writes only past `data_head`, which we do not read.
+        unsafe { std::slice::from_raw_parts(self.ring.add(page_size()), self.data_len() as usize) }
+    }
+
+    /// Free the ring up to `tail`.
+    fn release(&mut self, tail: u64) {
         fence(Ordering::Release);
-        tail_ptr.store(tail, Ordering::Release);
+        // SAFETY: as in [`Event::pending`].
+        unsafe { (*(self.ring.add(1032) as *const AtomicU64)).store(tail, Ordering::Release) };
     }
 }
 

@@ -102,6 +102,8 @@ pub struct StackWatch {
     stack_bytes: u32,
     events: HashMap<u32, Event>,
     pollfds: Vec<libc::pollfd>,
+    /// The newest record of a thread, copied out of its ring (reused).
+    record: Vec<u8>,
 }
 
 impl StackWatch {
@@ -117,6 +119,7 @@ impl StackWatch {
             stack_bytes: stack_bytes_in_range(stack_bytes),
             events: HashMap::new(),
             pollfds: Vec::new(),
+            record: Vec::new(),
         };
         let mut first_error = None;
         for tid in tids {
@@ -195,18 +198,10 @@ impl StackWatch {
     /// `fresh`, which lists the tids that got one).
     pub fn drain_newest(&mut self, newest: &mut HashMap<u32, StackSample>, fresh: &mut Vec<u32>) {
         fresh.clear();
+        let record = &mut self.record;
         for (&tid, event) in &mut self.events {
-            let mut last: Option<Vec<u8>> = None;
-            event.drain_records(|record| {
-                let buf = last.get_or_insert_with(Vec::new);
-                buf.clear();
-                buf.extend_from_slice(record);
-            });
-            if let Some(record) = last {
-                let entry = newest.entry(tid).or_default();
-                if decode(&record, entry) {
-                    fresh.push(tid);
-                }
+            if event.drain_newest(record) > 0 && decode(record, newest.entry(tid).or_default()) {
+                fresh.push(tid);
             }
         }
     }
