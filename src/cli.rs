@@ -132,6 +132,10 @@ pub struct RecordArgs {
     /// each thread's registers and stack (no stop; ptrace stops where perf is refused).
     #[arg(long)]
     pub native: bool,
+    /// Follow the process's descendants too (multiprocessing, subprocesses, Python started by
+    /// a shell): each process's stacks under a root `process PID: command`, RSS of the tree.
+    #[arg(long)]
+    pub subprocesses: bool,
     /// Program to launch and profile: `pyprobe record -- python app.py args`.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -253,6 +257,11 @@ impl RecordArgs {
                 return Err("nothing to profile: give --pid PID or a command, e.g. `pyprobe record -- python app.py`".into())
             }
         };
+        if self.subprocesses && self.native {
+            return Err(
+                "--native follows one process: it cannot be used with --subprocesses".into(),
+            );
+        }
         Ok(RecordConfig {
             target,
             rate_hz: self.rate,
@@ -270,6 +279,7 @@ impl RecordArgs {
             progress: true,
             measure: self.weight,
             native: self.native,
+            subprocesses: self.subprocesses,
         })
     }
 }

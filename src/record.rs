@@ -12,8 +12,9 @@ use anyhow::Context;
 use crate::output::{check_writable, write_file_atomic, writer_for, Format, OutputOptions};
 use crate::process::{EndSignal, Ending, Launched};
 use crate::profile::{AggregateOptions, Measure, MemorySummary, Profile};
-use crate::sampler::{ClockStats, Sampler, SamplerConfig, StopReason, Tick};
+use crate::sampler::{ClockStats, Probe, Sampler, SamplerConfig, StopReason, Tick};
 use crate::session::{PauseMode, Session};
+use crate::subprocesses::{ProcessReport, TreeProbe};
 
 /// How often the collector drains the sampler's channel at most: each wake-up costs ~15 µs of
 /// CPU on this machine kind, as much as a sample, so it should be rare.
@@ -66,11 +67,15 @@ pub struct RecordConfig {
     pub fault_period: Option<u64>,
     /// Native frames merged with the Python ones (`--native`).
     pub native: bool,
+    /// Follow the target's descendants (`--subprocesses`).
+    pub subprocesses: bool,
 }
 
 /// What happened, for the summary and the exit code.
 #[derive(Debug)]
 pub struct RecordOutcome {
+    /// `--subprocesses`: the processes of the tree and what became of each.
+    pub processes: Option<ProcessReport>,
     /// Where the profile was written.
     pub output: PathBuf,
     /// Ticks that produced stacks.
@@ -179,6 +184,9 @@ impl RecordOutcome {
         if let Some(m) = &self.memory {
             line += &format!("\npyprobe: {m}");
         }
+        if let Some(processes) = &self.processes {
+            line += &format!("\n{}", processes.summary());
+        }
         if let Some(stopped) = &self.stopped_child {
             line += &format!("\n{stopped}");
         }
@@ -232,27 +240,18 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
     }
     // Killed on drop: an error below never leaves the program we started behind.
     let mut launched: Option<Launched> = None;
-    let (mut session, pid) = match &config.target {
-        RecordTarget::Pid(pid) => (Session::attach(*pid, config.pause)?, *pid),
-        RecordTarget::Launch(argv) => {
-            let program = argv.first().context("no command given after --")?;
-            let child = launched.insert(
-                Launched::spawn(argv).with_context(|| format!("could not start {program:?}"))?,
-            );
-            let pid = child.pid();
-            match Session::attach_when_ready(pid, config.pause, Duration::from_secs(10)) {
-                Ok(session) => (session, pid),
-                Err(e) => {
-                    // A program that finished before its interpreter could be found: report its
-                    // status (and mirror it) rather than lose it behind an attach error.
-                    if let Some(status) = child.try_status() {
-                        return finish_without_samples(config, argv, pid, status);
-                    }
-                    return Err(
-                        anyhow::Error::new(e).context(format!("profiling {program:?} (pid {pid})"))
-                    );
-                }
-            }
+    let (probe, pid, title, fault_period) = match open_probe(config, &mut launched)? {
+        Opened::Probe {
+            probe,
+            pid,
+            title,
+            fault_period,
+        } => (probe, pid, title, fault_period),
+        Opened::Finished(pid, status) => {
+            let RecordTarget::Launch(argv) = &config.target else {
+                unreachable!("only a launched program finishes before sampling")
+            };
+            return finish_without_samples(config, argv, pid, status);
         }
     };
     let output = config
@@ -260,20 +259,16 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
         .clone()
         .unwrap_or_else(|| default_output(pid, config.format));
     check_writable(&output)?;
-    let title = session.target().cmdline_string();
     let interval = Duration::from_secs_f64(1.0 / config.rate_hz);
-    if config.native {
-        crate::native::capture::enable_for_recording(&mut session, interval);
-    }
     let collect_every = COLLECT_EVERY.min(interval * COLLECT_BACKLOG);
     let mut profile = Profile::new(title, interval);
     let started = Instant::now();
-    let sampler = Sampler::start(
-        session,
+    let sampler = Sampler::start_probe(
+        probe,
         SamplerConfig {
             rate_hz: config.rate_hz,
             duration: config.duration,
-            fault_period: config.fault_period,
+            fault_period,
         },
         stop.clone(),
     );
@@ -337,7 +332,8 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
     if show_progress {
         crate::say_inline!("\r\x1b[K");
     }
-    let (stop_reason, clock, session) = sampler.join();
+    let (stop_reason, clock, probe) = sampler.join();
+    let processes = probe.processes();
     if std::env::var_os("PYPROBE_DEBUG").is_some() && clock.fault_count_reads > 0 {
         crate::say!(
             "pyprobe: fault counts read at {} of {} ticks, {:.1} µs each",
@@ -390,7 +386,7 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
         output,
         samples: profile.sample_count,
         errors,
-        paused_samples: session.paused_samples(),
+        paused_samples: probe.paused_samples(),
         error_kinds: {
             let mut kinds: Vec<(String, u64)> = error_kinds.into_iter().collect();
             kinds.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -402,7 +398,77 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
         child_status,
         stopped_child,
         memory: MemorySummary::of(&profile),
-        native: session.native_stats(),
+        native: probe.native_stats(),
+        processes,
+    })
+}
+
+/// What is sampled, ready to start.
+enum Opened {
+    /// The probe, the pid named in the output's default name, the title, and the page-fault
+    /// period to use.
+    Probe {
+        probe: Box<dyn Probe + Send>,
+        pid: i32,
+        title: String,
+        fault_period: Option<u64>,
+    },
+    /// A launched program that finished before its interpreter could be found: pid and status.
+    Finished(i32, ExitStatus),
+}
+
+/// Attach to the target (launching it first if asked), or to its tree with `--subprocesses`.
+fn open_probe(config: &RecordConfig, launched: &mut Option<Launched>) -> anyhow::Result<Opened> {
+    let pid = match &config.target {
+        RecordTarget::Pid(pid) => *pid,
+        RecordTarget::Launch(argv) => {
+            let program = argv.first().context("no command given after --")?;
+            let child = launched.insert(
+                Launched::spawn(argv).with_context(|| format!("could not start {program:?}"))?,
+            );
+            child.pid()
+        }
+    };
+    if config.subprocesses {
+        let tree = TreeProbe::new(pid, config.pause)
+            .with_context(|| format!("watching process {pid} and its descendants"))?;
+        // Page-fault wake-ups read one process's stacks at once; across a tree of processes
+        // the fallback (each thread's fault count, read when the tree's RSS changes) charges
+        // growth to the threads that faulted, in whichever process.
+        return Ok(Opened::Probe {
+            title: tree.title(),
+            probe: Box::new(tree),
+            pid,
+            fault_period: None,
+        });
+    }
+    let session = match &config.target {
+        RecordTarget::Pid(pid) => Session::attach(*pid, config.pause)?,
+        RecordTarget::Launch(argv) => {
+            match Session::attach_when_ready(pid, config.pause, Duration::from_secs(10)) {
+                Ok(session) => session,
+                Err(e) => {
+                    // A program that finished before its interpreter could be found: report its
+                    // status (and mirror it) rather than lose it behind an attach error.
+                    if let Some(status) = launched.as_mut().and_then(|c| c.try_status()) {
+                        return Ok(Opened::Finished(pid, status));
+                    }
+                    return Err(anyhow::Error::new(e)
+                        .context(format!("profiling {:?} (pid {pid})", argv[0])));
+                }
+            }
+        }
+    };
+    let mut session = session;
+    if config.native {
+        let interval = Duration::from_secs_f64(1.0 / config.rate_hz);
+        crate::native::capture::enable_for_recording(&mut session, interval);
+    }
+    Ok(Opened::Probe {
+        title: session.target().cmdline_string(),
+        probe: Box::new(crate::sampler::LiveProbe::new(session)),
+        pid,
+        fault_period: config.fault_period,
     })
 }
 
@@ -440,6 +506,7 @@ fn finish_without_samples(
         child_status: Some(status),
         stopped_child: None,
         memory: None,
+        processes: None,
     })
 }
 

@@ -143,8 +143,8 @@ impl Target {
     }
 
     /// Parse a binary mapped in the target (its path as the target sees it).
-    pub fn open_elf(&self, path: &Path) -> Result<ElfFile> {
-        ElfFile::open_for_pid(self.pid, path)
+    pub fn open_elf(&self, path: &Path) -> Result<std::sync::Arc<ElfFile>> {
+        ElfFile::open_for_pid_shared(self.pid, path)
     }
 
     /// Whether the process is still running (not gone, not a zombie, and not a new process

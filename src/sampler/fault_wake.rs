@@ -20,7 +20,7 @@ pub(super) fn wait_for_faults(
     watch: &mut FaultWatch,
     until: Instant,
     stop: &AtomicBool,
-    probe: &mut impl Probe,
+    probe: &mut (impl Probe + ?Sized),
     clock: &impl Clock,
     start: Instant,
     tx: &SyncSender<Tick>,

@@ -42,11 +42,26 @@ pub trait Probe {
 
     /// The new executable, if the target replaced its program (after a failed sample).
     fn exec_change(&self) -> Option<PathBuf>;
+
+    /// Non-blocking samples taken paused (see [`Session::paused_samples`]).
+    fn paused_samples(&self) -> u64 {
+        0
+    }
+
+    /// How native stacks fitted, when `--native` is on.
+    fn native_stats(&self) -> Option<crate::native::capture::NativeStats> {
+        None
+    }
+
+    /// `--subprocesses`: every process of the tree seen, and what became of it.
+    fn processes(&self) -> Option<crate::subprocesses::ProcessReport> {
+        None
+    }
 }
 
 /// A live target: the session, and its RSS and memory-breakdown files kept open.
 pub struct LiveProbe {
-    pub(super) session: Session,
+    session: Session,
     rss: Option<RssReader>,
     details: Option<DetailsReader>,
 }
@@ -100,6 +115,14 @@ impl Probe for LiveProbe {
     fn exec_change(&self) -> Option<PathBuf> {
         self.session.target().exec_change()
     }
+
+    fn paused_samples(&self) -> u64 {
+        self.session.paused_samples()
+    }
+
+    fn native_stats(&self) -> Option<crate::native::capture::NativeStats> {
+        self.session.native_stats()
+    }
 }
 
 /// The fallback's reading of the threads' fault counts: only when RSS changed (one kept-open
@@ -117,7 +140,7 @@ impl FaultCounting {
     pub(super) fn on_rss(
         &mut self,
         rss: Option<u64>,
-        probe: &mut impl Probe,
+        probe: &mut (impl Probe + ?Sized),
         stats: &mut ClockStats,
     ) {
         if rss.is_none() || rss == self.last_rss {

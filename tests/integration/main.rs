@@ -14,4 +14,5 @@ mod native;
 mod proportions;
 mod record;
 mod snapshots;
+mod subprocesses;
 mod top;

@@ -1,0 +1,287 @@
+//! `record --subprocesses`: a process and its descendants in one recording, each process's
+//! stacks under its root frame `process PID: command`. The scripts print each process's pid
+//! ("pid ROLE PID"), and every check matches the profile's roots to those real pids.
+use std::time::Duration;
+
+use crate::harness::{
+    assert_no_failures, on_every_interpreter, run_pyprobe_within, script, Finished, Interpreter,
+};
+use crate::record::{read_collapsed, Folded, RECORD_TIMEOUT};
+
+/// Trees burn a core per process: two interpreters at a time on the two-core machine.
+const PARALLEL: usize = 2;
+
+/// Record `command` with `--subprocesses` (and `extra` options) into collapsed stacks.
+fn record_tree(extra: &[&str], command: &[&str]) -> Result<(Finished, Vec<Folded>), String> {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("tree.txt");
+    let mut args = vec![
+        "record",
+        "--subprocesses",
+        "-d",
+        "30",
+        "-f",
+        "raw",
+        "-o",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    args.push("--");
+    args.extend_from_slice(command);
+    let run = run_pyprobe_within(&args, RECORD_TIMEOUT)?;
+    if !run.status.success() {
+        return Err(format!(
+            "pyprobe exited with {:?}; stderr: {}",
+            run.status, run.stderr
+        ));
+    }
+    let stacks = read_collapsed(&out).map_err(|e| format!("{e}\nstderr: {}", run.stderr))?;
+    Ok((run, stacks))
+}
+
+/// `python subprocs.py MODE ARGS…`.
+fn tree_of(
+    py: &Interpreter,
+    mode_args: &[&str],
+    extra: &[&str],
+) -> Result<(Finished, Vec<Folded>), String> {
+    let script = script("subprocs.py");
+    let mut command = vec![py.path.to_str().unwrap(), script.to_str().unwrap()];
+    command.extend_from_slice(mode_args);
+    record_tree(extra, &command)
+}
+
+/// The pids the script printed for `role`.
+fn pids(stdout: &str, role: &str) -> Vec<i32> {
+    stdout
+        .lines()
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            (words.next() == Some("pid") && words.next() == Some(role))
+                .then(|| words.next()?.parse().ok())
+                .flatten()
+        })
+        .collect()
+}
+
+/// Samples of process `pid` (stacks under its root) whose stack calls `function`.
+fn samples_under(stacks: &[Folded], pid: i32, function: &str) -> u64 {
+    let root = format!("process {pid}: ");
+    stacks
+        .iter()
+        .filter(|s| s.frames[0].starts_with(&root) && s.has(function))
+        .map(|s| s.count)
+        .sum()
+}
+
+/// Every stack sits under a `process PID:` root of one of `pids`.
+fn all_under(stacks: &[Folded], pids: &[i32]) -> Result<(), String> {
+    for s in stacks {
+        let known = pids
+            .iter()
+            .any(|p| s.frames[0].starts_with(&format!("process {p}: ")));
+        if !known {
+            return Err(format!(
+                "a stack is not under the root of a process of the tree {pids:?}: {:?}",
+                s.frames
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// One pid for `role`, or an error with the output.
+fn one_pid(run: &Finished, role: &str) -> Result<i32, String> {
+    match pids(&run.stdout, role)[..] {
+        [pid] => Ok(pid),
+        _ => Err(format!("expected one '{role}' pid in {:?}", run.stdout)),
+    }
+}
+
+/// `function` has at least `least` samples under `pid`'s root.
+fn expect_under(
+    stacks: &[Folded],
+    pid: i32,
+    function: &str,
+    least: u64,
+    stderr: &str,
+) -> Result<(), String> {
+    let n = samples_under(stacks, pid, function);
+    if n < least {
+        return Err(format!(
+            "{n} samples of {function} under process {pid} (expected at least {least}); stacks: {stacks:#?}\nstderr: {stderr}"
+        ));
+    }
+    Ok(())
+}
+
+fn check_start_method(py: &Interpreter, method: &str) -> Result<(), String> {
+    let (run, stacks) = tree_of(py, &["mp", method], &[])?;
+    let parent = one_pid(&run, "parent")?;
+    let workers = pids(&run.stdout, "worker");
+    if workers.len() != 2 {
+        return Err(format!("{method}: expected 2 workers in {:?}", run.stdout));
+    }
+    // Each worker burns 1.5 s: at 100 Hz, ~150 samples; a loaded machine gets fewer.
+    for &w in &workers {
+        expect_under(&stacks, w, "mp_worker_burn", 20, &run.stderr)
+            .map_err(|e| format!("{method}: {e}"))?;
+    }
+    // The worker's function is never charged to the parent.
+    if samples_under(&stacks, parent, "mp_worker_burn") > 0 {
+        return Err(format!(
+            "{method}: mp_worker_burn under the parent {parent}"
+        ));
+    }
+    for p in workers.iter().chain([&parent]) {
+        if !run.stderr.contains(&format!("process {p}")) {
+            return Err(format!(
+                "{method}: the summary does not list {p}: {}",
+                run.stderr
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn multiprocessing_fork_spawn_and_forkserver_children_are_followed() {
+    assert_no_failures(&on_every_interpreter(PARALLEL, |py| {
+        // multiprocessing.get_context: 3.4+. forkserver and spawn exist from then on.
+        if py.version < (3, 4) {
+            return Ok(());
+        }
+        for method in ["fork", "spawn", "forkserver"] {
+            check_start_method(py, method)?;
+        }
+        Ok(())
+    }));
+}
+
+fn check_run_and_grandchildren(py: &Interpreter) -> Result<(), String> {
+    let (run, stacks) = tree_of(py, &["run"], &[])?;
+    let (parent, leaf) = (one_pid(&run, "parent")?, one_pid(&run, "leaf")?);
+    expect_under(&stacks, leaf, "leaf_burn", 20, &run.stderr)?;
+    all_under(&stacks, &[parent, leaf])?;
+
+    // --idle: the middle process only waits for its child.
+    let (run, stacks) = tree_of(py, &["grand"], &["--idle"])?;
+    let (parent, middle, leaf) = (
+        one_pid(&run, "parent")?,
+        one_pid(&run, "middle")?,
+        one_pid(&run, "leaf")?,
+    );
+    expect_under(&stacks, leaf, "leaf_burn", 20, &run.stderr)?;
+    expect_under(&stacks, middle, "middle_wait", 5, &run.stderr)?;
+    all_under(&stacks, &[parent, middle, leaf])?;
+    if !run
+        .stderr
+        .contains(&format!("process {leaf} (child of {middle})"))
+    {
+        return Err(format!(
+            "the summary does not show {leaf} as the child of {middle}: {}",
+            run.stderr
+        ));
+    }
+    Ok(())
+}
+
+#[test]
+fn subprocess_children_and_grandchildren_are_followed() {
+    assert_no_failures(&on_every_interpreter(PARALLEL, check_run_and_grandchildren));
+}
+
+fn check_shell_parent(py: &Interpreter) -> Result<(), String> {
+    let script = script("subprocs.py");
+    let (python, script) = (py.path.to_str().unwrap(), script.to_str().unwrap());
+    let line = format!("{python} {script} leaf 1 & {python} {script} leaf 1.2; wait");
+    let (run, stacks) = record_tree(&[], &["/bin/sh", "-c", &line])?;
+    let leaves = pids(&run.stdout, "leaf");
+    if leaves.len() != 2 {
+        return Err(format!("expected 2 leaves in {:?}", run.stdout));
+    }
+    for &leaf in &leaves {
+        expect_under(&stacks, leaf, "leaf_burn", 20, &run.stderr)?;
+    }
+    all_under(&stacks, &leaves)?;
+    // The shell is listed, skipped, with the reason.
+    let shell = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("sh -c"))
+        .unwrap_or_default();
+    if !shell.contains("skipped: not Python") {
+        return Err(format!(
+            "the shell is not listed as skipped: {}",
+            run.stderr
+        ));
+    }
+    Ok(())
+}
+
+#[test]
+fn python_children_of_a_shell_are_followed() {
+    assert_no_failures(&on_every_interpreter(PARALLEL, check_shell_parent));
+}
+
+fn check_short_children(py: &Interpreter) -> Result<(), String> {
+    let (run, stacks) = tree_of(py, &["short"], &["-r", "200"])?;
+    let shorts = pids(&run.stdout, "short");
+    if shorts.len() != 3 {
+        return Err(format!("expected 3 short children in {:?}", run.stdout));
+    }
+    // 50 ms of work at 200 Hz: about 10 samples each, if seen at once.
+    for &pid in &shorts {
+        expect_under(&stacks, pid, "short_burn", 1, &run.stderr)?;
+    }
+    Ok(())
+}
+
+#[test]
+fn children_that_live_50_ms_are_seen() {
+    assert_no_failures(&on_every_interpreter(PARALLEL, check_short_children));
+}
+
+fn check_exec_and_orphan(py: &Interpreter) -> Result<(), String> {
+    let (run, stacks) = tree_of(py, &["exec"], &[])?;
+    let (parent, sleeper) = (one_pid(&run, "parent")?, one_pid(&run, "sleeper")?);
+    expect_under(&stacks, parent, "parent_burn", 20, &run.stderr)?;
+    let listed = run
+        .stderr
+        .lines()
+        .find(|l| l.contains(&format!("process {sleeper} ")))
+        .unwrap_or_default();
+    if !(listed.contains("sleep 1")
+        && listed.contains("skipped: not Python (")
+        && listed.contains("sleep)"))
+    {
+        return Err(format!(
+            "the child that exec'd /bin/sleep is not listed as skipped: {}",
+            run.stderr
+        ));
+    }
+    if !run.stderr.contains("target exited") {
+        return Err(format!(
+            "the recording did not end with the tree: {}",
+            run.stderr
+        ));
+    }
+
+    // The parent exits 0.3 s after starting a child that burns 1.5 s.
+    let (run, stacks) = tree_of(py, &["orphan"], &[])?;
+    let (parent, leaf) = (one_pid(&run, "parent")?, one_pid(&run, "leaf")?);
+    expect_under(&stacks, leaf, "leaf_burn", 40, &run.stderr)?;
+    all_under(&stacks, &[parent, leaf])?;
+    if run.elapsed < Duration::from_millis(1500) {
+        return Err(format!(
+            "the recording ended after {:?}, before the child did",
+            run.elapsed
+        ));
+    }
+    Ok(())
+}
+
+#[test]
+fn a_child_exec_of_sleep_is_skipped_and_children_outlive_their_parent() {
+    assert_no_failures(&on_every_interpreter(PARALLEL, check_exec_and_orphan));
+}

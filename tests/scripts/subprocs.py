@@ -1,0 +1,115 @@
+# Process trees for `record --subprocesses`. Every process prints "pid ROLE PID" (flushed) so
+# that tests can match the profile's `process PID:` roots to the real processes; each role
+# burns CPU in a function named after it. Python 2.7 compatible (its modes: fork, run, grand,
+# short, exec, orphan, leaf).
+#   mp METHOD   multiprocessing with start method METHOD: 2 workers in mp_worker_burn
+#   run         subprocess.run-like call of sys.executable: a child in leaf_burn
+#   grand       a child (middle_wait) whose own child burns in leaf_burn
+#   short       3 forked children in short_burn for 50 ms each, 300 ms apart
+#   exec        a forked child that execs /bin/sleep; the parent burns in parent_burn
+#   orphan      starts a child (leaf_burn) and exits at once
+#   leaf [S]    burn S seconds (default 1.5) in leaf_burn
+from __future__ import print_function
+
+import os
+import subprocess
+import sys
+import time
+
+
+def say(role):
+    print("pid %s %d" % (role, os.getpid()))
+    sys.stdout.flush()
+
+
+def burn(seconds):
+    end = time.time() + seconds
+    x = 0
+    while time.time() < end:
+        for i in range(1000):
+            x += i
+    return x
+
+
+def leaf_burn(seconds):
+    return burn(seconds)
+
+
+def mp_worker_burn(seconds):
+    return burn(seconds)
+
+
+def mp_worker(seconds):
+    say("worker")
+    mp_worker_burn(seconds)
+
+
+def short_burn():
+    return burn(0.05)
+
+
+def parent_burn(seconds):
+    return burn(seconds)
+
+
+def middle_wait(child):
+    return child.wait()
+
+
+def leaf_command(seconds):
+    return [sys.executable, os.path.abspath(__file__), "leaf", str(seconds)]
+
+
+def main():
+    mode = sys.argv[1]
+    if mode == "leaf":
+        say("leaf")
+        leaf_burn(float(sys.argv[2]) if len(sys.argv) > 2 else 1.5)
+    elif mode == "mp":
+        import multiprocessing
+
+        ctx = multiprocessing.get_context(sys.argv[2])
+        say("parent")
+        workers = [ctx.Process(target=mp_worker, args=(1.5,)) for _ in range(2)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+    elif mode == "run":
+        say("parent")
+        subprocess.call(leaf_command(1.5))
+    elif mode == "middle":
+        say("middle")
+        middle_wait(subprocess.Popen(leaf_command(1.5)))
+    elif mode == "grand":
+        say("parent")
+        subprocess.call([sys.executable, os.path.abspath(__file__), "middle"])
+    elif mode == "short":
+        say("parent")
+        for _ in range(3):
+            pid = os.fork()
+            if pid == 0:
+                say("short")
+                short_burn()
+                os._exit(0)
+            os.waitpid(pid, 0)
+            time.sleep(0.3)
+    elif mode == "exec":
+        say("parent")
+        pid = os.fork()
+        if pid == 0:
+            say("sleeper")
+            os.execv("/bin/sleep", ["sleep", "1"])
+        parent_burn(1.5)
+        os.waitpid(pid, 0)
+    elif mode == "orphan":
+        say("parent")
+        subprocess.Popen(leaf_command(1.5))
+        # Exits while the child runs: long enough to be seen (a poll), no more.
+        time.sleep(0.3)
+    else:
+        sys.exit("unknown mode " + mode)
+
+
+if __name__ == "__main__":
+    main()
