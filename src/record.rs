@@ -334,6 +334,7 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
     }
     let (stop_reason, clock, probe) = sampler.join();
     let processes = probe.processes();
+    profile.processes = processes.clone();
     if std::env::var_os("PYPROBE_DEBUG").is_some() && clock.fault_count_reads > 0 {
         crate::say!(
             "pyprobe: fault counts read at {} of {} ticks, {:.1} µs each",

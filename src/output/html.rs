@@ -327,7 +327,7 @@ impl ProfileWriter for HtmlWriter {
 <p class="info" id="flame-rss-info">Bytes of RSS growth charged to the stacks seen while it grew. Click a frame to zoom.</p>
 <div class="chart" id="flame-rss-box"></div>
 </section>
-</main>
+{processes}</main>
 <script type="application/json" id="{DATA_ELEMENT_ID}">{json}</script>
 <script>
 {JS}</script>
@@ -340,6 +340,7 @@ impl ProfileWriter for HtmlWriter {
             interval = format_args!("{:.1} ms", profile.interval.as_secs_f64() * 1000.0),
             errors = profile.error_count,
             threads = profile.threads.len(),
+            processes = super::html_processes::section(profile.processes.as_ref()),
         )?;
         Ok(())
     }

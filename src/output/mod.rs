@@ -28,6 +28,7 @@ mod file;
 mod flamegraph;
 mod gecko;
 mod html;
+mod html_processes;
 mod label;
 pub mod pprof;
 mod protected;

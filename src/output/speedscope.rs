@@ -147,11 +147,19 @@ pub(crate) fn build(profile: &Profile, opts: &OutputOptions) -> anyhow::Result<S
         }
     }
 
-    let mut profiles: Vec<SampledProfile> = profile
-        .threads
-        .iter()
-        .zip(per_thread)
-        .map(|(t, stacks)| SampledProfile::new(t.label(), "none", stacks))
+    // `--subprocesses`: each thread's profile is named after its process too.
+    let processes = crate::profile::processes::thread_processes(profile);
+    let label = |i: usize| {
+        let t = &profile.threads[i];
+        match &processes[i] {
+            Some((pid, _)) => format!("process {pid} — {}", t.label()),
+            None => t.label(),
+        }
+    };
+    let mut profiles: Vec<SampledProfile> = per_thread
+        .into_iter()
+        .enumerate()
+        .map(|(i, stacks)| SampledProfile::new(label(i), "none", stacks))
         .collect();
     if profiles.is_empty() {
         profiles.push(SampledProfile::new(
@@ -161,13 +169,12 @@ pub(crate) fn build(profile: &Profile, opts: &OutputOptions) -> anyhow::Result<S
         ));
     }
     profiles.extend(
-        profile
-            .threads
-            .iter()
-            .zip(growth)
+        growth
+            .into_iter()
+            .enumerate()
             .filter(|(_, stacks)| !stacks.is_empty())
-            .map(|(t, stacks)| {
-                SampledProfile::new(format!("{}{RSS_GROWTH_SUFFIX}", t.label()), "bytes", stacks)
+            .map(|(i, stacks)| {
+                SampledProfile::new(format!("{}{RSS_GROWTH_SUFFIX}", label(i)), "bytes", stacks)
             }),
     );
 

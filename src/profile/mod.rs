@@ -12,6 +12,7 @@ use crate::stack::{Frame, ThreadStack};
 
 pub mod attribution;
 pub mod memory;
+pub mod processes;
 pub mod summary;
 pub mod timeline;
 
@@ -166,6 +167,8 @@ pub struct Profile {
     recent: FastMap<usize, RecentStack>,
     /// Emptied lists of stack ids, reused by the next tick.
     spare_ids: Vec<Vec<u32>>,
+    /// `--subprocesses`: every process of the tree, with its RSS over time.
+    pub processes: Option<crate::subprocesses::ProcessReport>,
 }
 
 /// A thread's last interned stack: its next one usually repeats most of it from the root, and

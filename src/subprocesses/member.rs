@@ -99,15 +99,22 @@ impl Member {
     }
 
     /// A waiting process: look for its interpreter again. Returns what changed, for the report:
-    /// `Some(Ok((version, command)))` when found, `Some(Err(reason))` when it is skipped from
-    /// now on.
+    /// `Some(Ok((version, command)))` when found, `Some(Err((reason, command)))` when it is
+    /// skipped from now on.
     pub(super) fn try_attach(
         &mut self,
         pause: PauseMode,
-    ) -> Option<std::result::Result<(String, String), String>> {
-        let State::Waiting { target, since } = &self.state else {
+    ) -> Option<std::result::Result<(String, String), (String, String)>> {
+        let State::Waiting { target, since } = &mut self.state else {
             return None;
         };
+        // A process found just after its fork may have exec'd since: look at what it runs now.
+        if target.exec_change().is_some() {
+            if let Ok(now) = Target::open(self.pid) {
+                *target = now;
+                *since = Instant::now();
+            }
+        }
         let began = Instant::now();
         let found = find_interpreter(target);
         if std::env::var_os("PYPROBE_DEBUG").is_some() {
@@ -153,20 +160,15 @@ impl Member {
         match outcome {
             Ok(interp) => {
                 let version = interp.version.to_string();
-                // The command line as the interpreter runs it: one read as the process was
-                // found may be from before its exec completed.
-                let target = match Target::open(self.pid) {
-                    Ok(now) if now.exe() == target.exe() => now,
-                    _ => target,
-                };
                 let command = Member::command(&target);
                 let session = Session::with_interpreter(target, interp, pause);
                 self.state = State::Python(Box::new(Sampled::new(session)));
                 Some(Ok((version, command)))
             }
             Err(reason) => {
+                let command = Member::command(&target);
                 self.state = State::Skipped { target };
-                Some(Err(reason))
+                Some(Err((reason, command)))
             }
         }
     }
@@ -261,7 +263,8 @@ impl Sampled {
     fn new(session: Session) -> Sampled {
         let pid = session.target().pid();
         let root = Frame {
-            name: format!("process {pid}: {}", Member::command(session.target())).into(),
+            name: crate::profile::processes::root_name(pid, &Member::command(session.target()))
+                .into(),
             filename: "".into(),
             line: 0,
         };

@@ -177,7 +177,10 @@ impl TreeProbe {
                         entry.command = command;
                         entry.skipped = None;
                     }
-                    Err(reason) => entry.skipped = Some(reason),
+                    Err((reason, command)) => {
+                        entry.skipped = Some(reason);
+                        entry.command = command;
+                    }
                 }
             }
         }

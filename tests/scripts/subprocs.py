@@ -9,8 +9,6 @@
 #   exec        a forked child that execs /bin/sleep; the parent burns in parent_burn
 #   orphan      starts a child (leaf_burn) and exits at once
 #   leaf [S]    burn S seconds (default 1.5) in leaf_burn
-from __future__ import print_function
-
 import os
 import subprocess
 import sys
@@ -18,8 +16,9 @@ import time
 
 
 def say(role):
-    print("pid %s %d" % (role, os.getpid()))
+    # One write: lines of processes printing at once do not interleave.
     sys.stdout.flush()
+    os.write(1, ("pid %s %d\n" % (role, os.getpid())).encode())
 
 
 def burn(seconds):
@@ -86,6 +85,8 @@ def main():
         subprocess.call([sys.executable, os.path.abspath(__file__), "middle"])
     elif mode == "short":
         say("parent")
+        # The profiler reads the interpreter's binary first: the children come after.
+        time.sleep(0.3)
         for _ in range(3):
             pid = os.fork()
             if pid == 0:
