@@ -424,6 +424,9 @@ fn open_probe(config: &RecordConfig, launched: &mut Option<Launched>) -> anyhow:
         RecordTarget::Pid(pid) => *pid,
         RecordTarget::Launch(argv) => {
             let program = argv.first().context("no command given after --")?;
+            if config.subprocesses {
+                crate::subprocesses::become_subreaper();
+            }
             let child = launched.insert(
                 Launched::spawn(argv).with_context(|| format!("could not start {program:?}"))?,
             );

@@ -333,6 +333,20 @@ mod tests {
     }
 
     #[test]
+    fn a_tree_has_one_profile_per_process_thread() {
+        let p = crate::output::pprof::tests::tree_profile();
+        let (f, _) = render(&p, &OutputOptions::default());
+        let names: Vec<&str> = f.profiles.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "process 100 — MainThread (tid 100)",
+                "process 101 — MainThread (tid 101)"
+            ]
+        );
+    }
+
+    #[test]
     fn rss_growth_profiles_beside_the_sample_profiles() {
         let p = memory_profile();
         let (f, _) = render(&p, &OutputOptions::default());

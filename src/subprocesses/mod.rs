@@ -7,16 +7,17 @@
 //! from the tree, whatever the order (children may outlive their parent). Sampling ends when
 //! every process of the tree has ended.
 //!
-//! Children are found through their parent, so a process whose parent ended before it was
-//! seen (a double fork that lives less than a poll) is not found: it is no longer the child of
-//! any watched process.
+//! Children are found through their parent. A process whose parent ended before it was seen
+//! (a double fork within a poll) is no longer the child of any watched process: in a launched
+//! tree pyprobe is the subreaper and finds it among its own children; attached by `--pid`, it
+//! is not found.
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::memory::{DetailsReader, MemoryDetails};
-use crate::proc::children_by_scan;
+use crate::proc::{children_by_scan, ChildrenReader};
 use crate::process::Target;
 use crate::sampler::Probe;
 use crate::session::PauseMode;
@@ -52,6 +53,9 @@ pub struct TreeProbe {
     next_poll: Option<Instant>,
     /// Without `children` files: when to scan next.
     next_scan: Option<Instant>,
+    /// A launched tree: pyprobe's own children, where the kernel hands orphans of the tree
+    /// once pyprobe is their subreaper (see [`become_subreaper`]).
+    adopter: Option<ChildrenReader>,
     /// Set at the first RSS reading: the sampler's clock starts there, give or take a read.
     started: Option<Instant>,
     next_rss_point: Option<Instant>,
@@ -64,7 +68,15 @@ impl TreeProbe {
     /// Watch `root` (a process that may not be Python, or not yet) and its descendants.
     pub fn new(root: i32, pause: PauseMode) -> Result<TreeProbe> {
         let target = Target::open(root)?;
+        let launched = crate::proc::stat(root)
+            .ok()
+            .and_then(|s| s.ppid)
+            .is_some_and(|ppid| ppid == std::process::id() as i32);
         let mut tree = TreeProbe {
+            adopter: launched
+                .then(|| ChildrenReader::open(std::process::id() as i32).ok())
+                .flatten(),
+
             root,
             pause,
             members: Vec::new(),
@@ -120,6 +132,11 @@ impl TreeProbe {
         let mut found = std::mem::take(&mut self.found);
         found.clear();
         let mut parents = Vec::new();
+        if let Some(adopter) = &mut self.adopter {
+            // Besides the launched root (seen already), orphans of the tree.
+            adopter.read(&mut found);
+            parents.resize(found.len(), 0);
+        }
         let mut unlisted = false;
         for m in &mut self.members {
             let before = found.len();
@@ -148,10 +165,13 @@ impl TreeProbe {
                 continue;
             }
             match Target::open(pid) {
+                // Adopted: its parent ended before it was seen.
+                Ok(target) if parent == 0 => self.watch(target, None),
                 Ok(target) => self.watch(target, Some(parent)),
                 // Gone already (or a zombie): nothing to watch.
                 Err(_) => {
                     self.seen.insert(pid);
+                    self.reap_adopted(pid);
                 }
             }
         }
@@ -186,9 +206,19 @@ impl TreeProbe {
         }
     }
 
+    /// In a launched tree, a process that ended may be pyprobe's own (adopted when its parent
+    /// ended before it): reaped, or it stays a zombie. The launched root is left to the
+    /// launcher, which reports its status.
+    fn reap_adopted(&self, pid: i32) {
+        if self.adopter.is_some() && pid != self.root {
+            reap(pid);
+        }
+    }
+
     /// Member `i` is gone.
     fn end(&mut self, i: usize) {
         let m = self.members.swap_remove(i);
+        self.reap_adopted(m.pid);
         let at = self.since_start();
         let entry = &mut self.report.processes[m.entry];
         entry.ended = Some(at);
@@ -211,6 +241,27 @@ impl TreeProbe {
             ..Default::default()
         });
         m.entry = self.report.processes.len() - 1;
+    }
+}
+
+/// Make pyprobe the subreaper of the processes it starts from now on: a process of a launched
+/// tree whose parent ends is handed to pyprobe (not to init), where the tree's watch finds it
+/// even if it was never seen under its parent. Linux 3.4+; without it, such orphans are lost.
+/// https://man7.org/linux/man-pages/man2/prctl.2.html (PR_SET_CHILD_SUBREAPER)
+pub fn become_subreaper() {
+    // SAFETY: PR_SET_CHILD_SUBREAPER takes a plain integer and affects only this process.
+    unsafe {
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong);
+    }
+}
+
+/// Reap `pid` if it is a child of pyprobe that ended; a no-op otherwise (not ended, or not
+/// pyprobe's child: `ECHILD`).
+fn reap(pid: i32) {
+    let mut status = 0;
+    // SAFETY: a plain waitpid on one pid, WNOHANG: never blocks.
+    unsafe {
+        libc::waitpid(pid, &mut status, libc::WNOHANG);
     }
 }
 

@@ -277,6 +277,12 @@ fn check_exec_and_orphan(py: &Interpreter) -> Result<(), String> {
             run.elapsed
         ));
     }
+
+    // Parent and middle exit at once: the grandchild, orphaned maybe before it was seen, is
+    // handed to pyprobe (the subreaper of what it launched) and found there.
+    let (run, stacks) = tree_of(py, &["orphan-now"], &[])?;
+    let leaf = one_pid(&run, "leaf")?;
+    expect_under(&stacks, leaf, "leaf_burn", 40, &run.stderr)?;
     Ok(())
 }
 

@@ -7,7 +7,9 @@
 #   grand       a child (middle_wait) whose own child burns in leaf_burn
 #   short       3 forked children in short_burn for 50 ms each, 300 ms apart
 #   exec        a forked child that execs /bin/sleep; the parent burns in parent_burn
-#   orphan      starts a child (leaf_burn) and exits at once
+#   orphan      starts a child (leaf_burn) and exits 0.3 s later
+#   orphan-now  starts a child that starts a grandchild (leaf_burn) and exits; the parent
+#               exits at once too
 #   leaf [S]    burn S seconds (default 1.5) in leaf_burn
 import os
 import subprocess
@@ -108,6 +110,12 @@ def main():
         subprocess.Popen(leaf_command(1.5))
         # Exits while the child runs: long enough to be seen (a poll), no more.
         time.sleep(0.3)
+    elif mode == "orphan-now":
+        say("parent")
+        subprocess.Popen([sys.executable, os.path.abspath(__file__), "orphan-middle"])
+    elif mode == "orphan-middle":
+        say("middle")
+        subprocess.Popen(leaf_command(1.5))
     else:
         sys.exit("unknown mode " + mode)
 
