@@ -204,7 +204,8 @@ impl<'a> Report<'a> {
             interval: profile.interval.as_secs_f64(),
             per_thread: opts.per_thread,
             summary: MemorySummary::of(profile).map(|s| s.to_string()),
-            threads: profile.threads.iter().map(|t| t.label()).collect(),
+            // `--subprocesses`: the thread filter names each thread's process.
+            threads: crate::profile::processes::thread_labels(profile),
             frames,
             stacks,
             totals: WeightsOut {

@@ -148,14 +148,8 @@ pub(crate) fn build(profile: &Profile, opts: &OutputOptions) -> anyhow::Result<S
     }
 
     // `--subprocesses`: each thread's profile is named after its process too.
-    let processes = crate::profile::processes::thread_processes(profile);
-    let label = |i: usize| {
-        let t = &profile.threads[i];
-        match &processes[i] {
-            Some((pid, _)) => format!("process {pid} — {}", t.label()),
-            None => t.label(),
-        }
-    };
+    let labels = crate::profile::processes::thread_labels(profile);
+    let label = |i: usize| labels[i].clone();
     let mut profiles: Vec<SampledProfile> = per_thread
         .into_iter()
         .enumerate()

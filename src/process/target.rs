@@ -171,6 +171,13 @@ impl Target {
         (new_auxv || exe != self.exe).then_some(exe)
     }
 
+    /// Whether this process is a fork of `parent` that has not exec'd since: the same
+    /// executable and the same auxiliary vector (the kernel writes one at each exec; a fork
+    /// copies it), so the same memory layout, interpreter included.
+    pub fn forked_from(&self, parent: &Target) -> bool {
+        self.exe == parent.exe && self.auxv.is_some() && self.auxv == parent.auxv
+    }
+
     /// OS thread ids (`/proc/PID/task`), sorted; the main thread's tid is the pid.
     pub fn threads(&self) -> Result<Vec<u32>> {
         proc::tids(self.pid).map_err(|e| self.gone_or(e, "listing threads"))

@@ -33,6 +33,20 @@ pub fn thread_processes(profile: &Profile) -> Vec<Option<(i32, String)>> {
     out
 }
 
+/// Each thread's label, after its process's pid in a tree (`process 42 — MainThread (tid 42)`),
+/// by thread index: what outputs that list threads show.
+pub fn thread_labels(profile: &Profile) -> Vec<String> {
+    profile
+        .threads
+        .iter()
+        .zip(thread_processes(profile))
+        .map(|(t, process)| match process {
+            Some((pid, _)) => format!("process {pid} — {}", t.label()),
+            None => t.label(),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

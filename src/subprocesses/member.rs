@@ -98,6 +98,26 @@ impl Member {
         }
     }
 
+    /// A fork of a sampled process (not exec'd since): its interpreter is where the parent's
+    /// is, and reading the binary again (several milliseconds) would hold up every sample.
+    pub(super) fn forked(&mut self, parent: &Member, pause: PauseMode) -> Option<(String, String)> {
+        let (State::Waiting { target, .. }, State::Python(from)) = (&self.state, &parent.state)
+        else {
+            return None;
+        };
+        if !target.forked_from(from.session.target()) {
+            return None;
+        }
+        let interp = from.session.interpreter().clone();
+        let State::Waiting { target, .. } = std::mem::replace(&mut self.state, State::Gone) else {
+            return None;
+        };
+        let found = (interp.version.to_string(), Member::command(&target));
+        let session = Session::with_interpreter(target, interp, pause);
+        self.state = State::Python(Box::new(Sampled::new(session)));
+        Some(found)
+    }
+
     /// A waiting process: look for its interpreter again. Returns what changed, for the report:
     /// `Some(Ok((version, command)))` when found, `Some(Err((reason, command)))` when it is
     /// skipped from now on.

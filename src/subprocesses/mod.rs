@@ -38,6 +38,9 @@ pub const POLL_EVERY: Duration = Duration::from_millis(5);
 /// is read to find children: no more often than this.
 const SCAN_EVERY: Duration = Duration::from_millis(50);
 
+/// Longest wait for a launched root before sampling starts (see [`TreeProbe::wait_for_root`]).
+const ROOT_WAIT: Duration = Duration::from_secs(10);
+
 /// Shortest time between two points of a process's RSS series in the report.
 pub const RSS_SERIES_EVERY: Duration = Duration::from_millis(100);
 
@@ -91,8 +94,33 @@ impl TreeProbe {
             buf: vec![0; 8192],
         };
         tree.watch(target, None);
-        tree.attach_waiting();
+        tree.wait_for_root();
         Ok(tree)
+    }
+
+    /// Before sampling starts: look at the root until it is Python (or skipped, or gone), or a
+    /// Python process appears under it, for up to [`ROOT_WAIT`]. A program just launched
+    /// initializes its interpreter in some tens of milliseconds, and the first reading of its
+    /// libpython's symbols takes as long again: on the sampler's thread, that would hold up the
+    /// first ticks and the look for short-lived children.
+    fn wait_for_root(&mut self) {
+        let began = Instant::now();
+        loop {
+            self.next_poll = None;
+            self.poll();
+            let decided = self
+                .members
+                .iter()
+                .all(|m| m.pid != self.root || !matches!(m.state, State::Waiting { .. }));
+            let python = self
+                .members
+                .iter()
+                .any(|m| matches!(m.state, State::Python(_)));
+            if decided || python || began.elapsed() > ROOT_WAIT {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
     }
 
     /// The root's command line, for titles.
@@ -119,7 +147,14 @@ impl TreeProbe {
             ..Default::default()
         });
         let entry = self.report.processes.len() - 1;
-        self.members.push(Member::new(target, entry));
+        let mut member = Member::new(target, entry);
+        let parent = parent.and_then(|p| self.members.iter().find(|m| m.pid == p));
+        if let Some((version, command)) = parent.and_then(|p| member.forked(p, self.pause)) {
+            let entry = &mut self.report.processes[entry];
+            entry.python = Some(version);
+            entry.command = command;
+        }
+        self.members.push(member);
     }
 
     /// Look for new processes under the watched ones, and at the ones not sampled.
