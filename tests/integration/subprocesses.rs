@@ -315,3 +315,93 @@ fn check_exec_and_orphan(py: &Interpreter) -> Result<(), String> {
 fn a_child_exec_of_sleep_is_skipped_and_children_outlive_their_parent() {
     assert_no_failures(&on_every_interpreter(PARALLEL, check_exec_and_orphan));
 }
+
+/// The formats of a real tree (one interpreter: the formats do not depend on it): pprof's
+/// `pid`/`command` labels, speedscope's profile per process thread, the HTML report's table
+/// and stacked chart, each with the real pids.
+#[test]
+fn outputs_of_a_tree_name_each_process() {
+    use pyprobe::output::pprof::{decode, COMMAND_LABEL, PID_LABEL};
+
+    let py = crate::harness::interpreters()
+        .iter()
+        .rfind(|i| i.version >= (3, 9))
+        .expect("an interpreter ≥ 3.9");
+    let script = script("subprocs.py");
+    let dir = tempfile::tempdir().unwrap();
+    let path = |ext: &str| dir.path().join(format!("tree.{ext}"));
+    let mut outputs = Vec::new();
+    for format in ["pprof", "speedscope", "html"] {
+        let out = path(format);
+        let run = run_pyprobe_within(
+            &[
+                "record",
+                "--subprocesses",
+                "-f",
+                format,
+                "-o",
+                out.to_str().unwrap(),
+                "--",
+                py.path.to_str().unwrap(),
+                script.to_str().unwrap(),
+                "mp",
+                "fork",
+            ],
+            RECORD_TIMEOUT,
+        )
+        .unwrap();
+        assert!(run.status.success(), "{format}: {}", run.stderr);
+        let mut tree = pids(&run.stdout, "worker");
+        tree.extend(pids(&run.stdout, "parent"));
+        assert_eq!(tree.len(), 3, "{}", run.stdout);
+        outputs.push((out, tree));
+    }
+
+    let (out, tree) = &outputs[0];
+    let p = decode(&std::fs::read(out).unwrap()).unwrap();
+    let s = |i: i64| p.string_table[i as usize].as_str();
+    let mut labelled: Vec<i64> = Vec::new();
+    for sample in &p.sample {
+        let label = |key: &str| sample.label.iter().find(|l| s(l.key) == key).cloned();
+        let pid = label(PID_LABEL).expect("a pid label").num;
+        let command = s(label(COMMAND_LABEL).expect("a command label").str);
+        assert!(command.contains("subprocs.py mp fork"), "{command}");
+        labelled.push(pid);
+    }
+    for pid in tree {
+        assert!(
+            labelled.contains(&i64::from(*pid)),
+            "no pprof sample of {pid}: {labelled:?}"
+        );
+    }
+
+    let (out, tree) = &outputs[1];
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(out).unwrap()).unwrap();
+    let names: Vec<&str> = v["profiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for pid in tree {
+        let wanted = format!("process {pid} — MainThread (tid {pid})");
+        assert!(
+            names.contains(&wanted.as_str()),
+            "{wanted} not in {names:?}"
+        );
+    }
+
+    let (out, tree) = &outputs[2];
+    let html = std::fs::read_to_string(out).unwrap();
+    assert!(html.contains("<section id=\"processes-section\">"));
+    for pid in tree {
+        assert!(
+            html.contains(&format!("<title>process {pid}</title>")),
+            "no RSS area of {pid}"
+        );
+        assert!(
+            html.contains(&format!("process {pid} — MainThread")),
+            "no thread filter entry of {pid}"
+        );
+    }
+}
