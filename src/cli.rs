@@ -230,6 +230,10 @@ pub struct TopArgs {
     /// Native (C) frames merged with the Python ones (one process, --pid).
     #[arg(long)]
     pub native: bool,
+    /// With --pid: the process and its descendants, each process a row `process PID: command`
+    /// (its share of the samples).
+    #[arg(long, requires = "pid", conflicts_with = "native")]
+    pub subprocesses: bool,
 }
 
 impl TopArgs {
@@ -242,6 +246,7 @@ impl TopArgs {
             include_idle: self.idle,
             fault_period: self.memory.fault_period(),
             native: self.native,
+            subprocesses: self.subprocesses,
         }
     }
 }

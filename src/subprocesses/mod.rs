@@ -132,6 +132,11 @@ impl TreeProbe {
         )
     }
 
+    /// The root's Python version, if it is Python.
+    pub fn root_version(&self) -> Option<String> {
+        self.report.processes.first()?.python.clone()
+    }
+
     fn since_start(&self) -> Duration {
         self.started.map(|s| s.elapsed()).unwrap_or_default()
     }

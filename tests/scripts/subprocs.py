@@ -11,6 +11,8 @@
 #   orphan-now  starts a child that starts a grandchild (leaf_burn) and exits; the parent
 #               exits at once too
 #   leaf [S]    burn S seconds (default 1.5) in leaf_burn
+#   pool N      for `top`: N-1 forked workers in pool_burn until the parent is gone; prints
+#               "ready PID…" (the workers' pids) and waits
 import os
 import subprocess
 import sys
@@ -51,6 +53,12 @@ def short_burn():
 
 def parent_burn(seconds):
     return burn(seconds)
+
+
+def pool_burn(parent):
+    # Ends with the parent (a test's guard kills the parent only).
+    while os.getppid() == parent:
+        burn(0.05)
 
 
 def middle_wait(child):
@@ -110,6 +118,18 @@ def main():
         subprocess.Popen(leaf_command(1.5))
         # Exits while the child runs: long enough to be seen (a poll), no more.
         time.sleep(0.3)
+    elif mode == "pool":
+        parent = os.getpid()
+        workers = []
+        for _ in range(int(sys.argv[2]) - 1):
+            pid = os.fork()
+            if pid == 0:
+                pool_burn(parent)
+                os._exit(0)
+            workers.append(pid)
+        os.write(1, ("ready " + " ".join(str(w) for w in workers) + "\n").encode())
+        while True:
+            time.sleep(1)
     elif mode == "orphan-now":
         say("parent")
         subprocess.Popen([sys.executable, os.path.abspath(__file__), "orphan-middle"])
