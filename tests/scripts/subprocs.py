@@ -12,7 +12,7 @@
 #               exits at once too
 #   leaf [S]    burn S seconds (default 1.5) in leaf_burn
 #   pool N      for `top`: N-1 forked workers in pool_burn until the parent is gone; prints
-#               "ready PID…" (the workers' pids) and waits
+#               "ready PID..." (the workers' pids) and waits
 import os
 import subprocess
 import sys
