@@ -322,6 +322,7 @@ impl Profile {
             self.spare_ids.push(charged);
             return;
         };
+        let mut peak_stack = charged.first().copied();
         if let Some(delta) = self.memory.add(at, rss) {
             // The tail of a fault burst, under one record, seen by this tick: the burst's.
             let after_fault = self.faults.after_fault(at).map(<[_]>::to_vec);
@@ -334,6 +335,9 @@ impl Profile {
                 self.charge_shares(&shares, delta as u64, at);
             } else if !counted.is_empty() {
                 self.charge_shares(&counted, delta as u64, at);
+                // The peak is named after the stack that faulted most, not the first running
+                // one (with `--subprocesses`, that may be another process's).
+                peak_stack = counted.iter().max_by_key(|s| s.1).map(|s| s.0);
             } else if let Some((before, _)) = self.previous.take() {
                 let bytes = delta.unsigned_abs();
                 let half = bytes / 2;
@@ -342,7 +346,7 @@ impl Profile {
                 self.spare_ids.push(before);
             }
         }
-        self.memory.note_peak(at, rss, charged.first().copied());
+        self.memory.note_peak(at, rss, peak_stack);
         if let Some((before, _)) = self.previous.replace((charged, rss)) {
             self.spare_ids.push(before);
         }

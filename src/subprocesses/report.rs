@@ -50,7 +50,7 @@ impl ProcessReport {
             self.processes.len(),
             mib(self.peak_total_rss)
         );
-        for p in &self.processes {
+        for (i, p) in self.processes.iter().enumerate() {
             let what = match (&p.skipped, &p.python) {
                 (Some(why), _) => format!("skipped: {why}"),
                 (None, Some(v)) => format!(
@@ -72,9 +72,12 @@ impl ProcessReport {
             text += &format!(
                 "\n  process {}{}: {} — {what}{ended}",
                 p.pid,
-                p.parent
-                    .map(|pp| format!(" (child of {pp})"))
-                    .unwrap_or_default(),
+                match p.parent {
+                    Some(pp) => format!(" (child of {pp})"),
+                    // Found among pyprobe's own children: adopted when its parent ended.
+                    None if i > 0 => " (orphan: its parent ended before it was seen)".into(),
+                    None => String::new(),
+                },
                 p.command
             );
         }
