@@ -151,6 +151,10 @@ pub struct RecordArgs {
     /// Service name of the pushed profiles (default: the script's or program's name).
     #[arg(long, value_name = "NAME", requires = "push")]
     pub push_service: Option<String>,
+    /// Follow the process's descendants too (multiprocessing, subprocesses, Python started by
+    /// a shell): each process's stacks under a root `process PID: command`, RSS of the tree.
+    #[arg(long)]
+    pub subprocesses: bool,
     /// Program to launch and profile: `pyprobe record -- python app.py args`.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -245,6 +249,10 @@ pub struct TopArgs {
     /// Native (C) frames merged with the Python ones (one process, --pid).
     #[arg(long)]
     pub native: bool,
+    /// With --pid: the process and its descendants, each process a row `process PID: command`
+    /// (its share of the samples).
+    #[arg(long, requires = "pid", conflicts_with = "native")]
+    pub subprocesses: bool,
 }
 
 impl TopArgs {
@@ -257,6 +265,7 @@ impl TopArgs {
             include_idle: self.idle,
             fault_period: self.memory.fault_period(),
             native: self.native,
+            subprocesses: self.subprocesses,
         }
     }
 }
@@ -272,6 +281,11 @@ impl RecordArgs {
                 return Err("nothing to profile: give --pid PID or a command, e.g. `pyprobe record -- python app.py`".into())
             }
         };
+        if self.subprocesses && self.native {
+            return Err(
+                "--native follows one process: it cannot be used with --subprocesses".into(),
+            );
+        }
         Ok(RecordConfig {
             target,
             rate_hz: self.rate,
@@ -297,6 +311,7 @@ impl RecordArgs {
                 service: self.push_service.clone(),
                 timeout: Duration::from_secs(10),
             }),
+            subprocesses: self.subprocesses,
         })
     }
 }

@@ -31,6 +31,7 @@ pub mod rng;
 pub mod sampler;
 pub mod session;
 pub mod stack;
+pub mod subprocesses;
 pub mod top;
 
 pub use error::{Error, Result};

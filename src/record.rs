@@ -12,8 +12,9 @@ use anyhow::Context;
 use crate::output::{check_writable, write_file_atomic, writer_for, Format, OutputOptions};
 use crate::process::{EndSignal, Ending, Launched};
 use crate::profile::{AggregateOptions, Measure, MemorySummary, Profile};
-use crate::sampler::{ClockStats, Sampler, SamplerConfig, StopReason, Tick};
+use crate::sampler::{ClockStats, Probe, Sampler, SamplerConfig, StopReason, Tick};
 use crate::session::{PauseMode, Session};
+use crate::subprocesses::{ProcessReport, TreeProbe};
 
 /// How often the collector drains the sampler's channel at most: each wake-up costs ~15 µs of
 /// CPU on this machine kind, as much as a sample, so it should be rare.
@@ -70,11 +71,15 @@ pub struct RecordConfig {
     pub heap: bool,
     /// `--push`: send windows to a server instead of writing a file.
     pub push: Option<crate::push::PushConfig>,
+    /// Follow the target's descendants (`--subprocesses`).
+    pub subprocesses: bool,
 }
 
 /// What happened, for the summary and the exit code.
 #[derive(Debug)]
 pub struct RecordOutcome {
+    /// `--subprocesses`: the processes of the tree and what became of each.
+    pub processes: Option<ProcessReport>,
     /// Where the profile was written.
     pub output: PathBuf,
     /// Ticks that produced stacks.
@@ -184,6 +189,9 @@ impl RecordOutcome {
         if let Some(m) = &self.memory {
             line += &format!("\npyprobe: {m}");
         }
+        if let Some(processes) = &self.processes {
+            line += &format!("\n{}", processes.summary());
+        }
         if let Some(stopped) = &self.stopped_child {
             line += &format!("\n{stopped}");
         }
@@ -237,27 +245,18 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
     }
     // Killed on drop: an error below never leaves the program we started behind.
     let mut launched: Option<Launched> = None;
-    let (mut session, pid) = match &config.target {
-        RecordTarget::Pid(pid) => (Session::attach(*pid, config.pause)?, *pid),
-        RecordTarget::Launch(argv) => {
-            let program = argv.first().context("no command given after --")?;
-            let child = launched.insert(
-                Launched::spawn(argv).with_context(|| format!("could not start {program:?}"))?,
-            );
-            let pid = child.pid();
-            match Session::attach_when_ready(pid, config.pause, Duration::from_secs(10)) {
-                Ok(session) => (session, pid),
-                Err(e) => {
-                    // A program that finished before its interpreter could be found: report its
-                    // status (and mirror it) rather than lose it behind an attach error.
-                    if let Some(status) = child.try_status() {
-                        return finish_without_samples(config, argv, pid, status);
-                    }
-                    return Err(
-                        anyhow::Error::new(e).context(format!("profiling {program:?} (pid {pid})"))
-                    );
-                }
-            }
+    let (probe, pid, title, fault_period) = match open_probe(config, &mut launched)? {
+        Opened::Probe {
+            probe,
+            pid,
+            title,
+            fault_period,
+        } => (probe, pid, title, fault_period),
+        Opened::Finished(pid, status) => {
+            let RecordTarget::Launch(argv) = &config.target else {
+                unreachable!("only a launched program finishes before sampling")
+            };
+            return finish_without_samples(config, argv, pid, status);
         }
     };
     let output = config
@@ -267,7 +266,6 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
     if config.push.is_none() {
         check_writable(&output)?;
     }
-    let title = session.target().cmdline_string();
     let mut pusher = config.push.as_ref().map(|push| {
         crate::push::Pusher::start(
             push,
@@ -275,18 +273,15 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
         )
     });
     let interval = Duration::from_secs_f64(1.0 / config.rate_hz);
-    if config.native {
-        crate::native::capture::enable_for_recording(&mut session, interval);
-    }
     let collect_every = COLLECT_EVERY.min(interval * COLLECT_BACKLOG);
     let mut profile = Profile::new(title, interval);
     let started = Instant::now();
-    let sampler = Sampler::start(
-        session,
+    let sampler = Sampler::start_probe(
+        probe,
         SamplerConfig {
             rate_hz: config.rate_hz,
             duration: config.duration,
-            fault_period: config.fault_period,
+            fault_period,
         },
         stop.clone(),
     );
@@ -369,7 +364,9 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
     if show_progress {
         crate::say_inline!("\r\x1b[K");
     }
-    let (stop_reason, clock, session) = sampler.join();
+    let (stop_reason, clock, probe) = sampler.join();
+    let processes = probe.processes();
+    profile.processes = processes.clone();
     if std::env::var_os("PYPROBE_DEBUG").is_some() {
         let each = |n: u64, time: Duration| time.as_secs_f64() * 1e6 / n.max(1) as f64;
         crate::say!(
@@ -463,7 +460,7 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
         output,
         samples: pushed.as_ref().map_or(profile.sample_count, |p| p.samples),
         errors,
-        paused_samples: session.paused_samples(),
+        paused_samples: probe.paused_samples(),
         error_kinds: {
             let mut kinds: Vec<(String, u64)> = error_kinds.into_iter().collect();
             kinds.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -476,8 +473,81 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
         stopped_child,
         // Pushed: the profile left holds only the last window's readings.
         memory: MemorySummary::of(&profile).filter(|_| pushed.is_none()),
-        native: session.native_stats(),
+        native: probe.native_stats(),
         pushed,
+        processes,
+    })
+}
+
+/// What is sampled, ready to start.
+enum Opened {
+    /// The probe, the pid named in the output's default name, the title, and the page-fault
+    /// period to use.
+    Probe {
+        probe: Box<dyn Probe + Send>,
+        pid: i32,
+        title: String,
+        fault_period: Option<u64>,
+    },
+    /// A launched program that finished before its interpreter could be found: pid and status.
+    Finished(i32, ExitStatus),
+}
+
+/// Attach to the target (launching it first if asked), or to its tree with `--subprocesses`.
+fn open_probe(config: &RecordConfig, launched: &mut Option<Launched>) -> anyhow::Result<Opened> {
+    let pid = match &config.target {
+        RecordTarget::Pid(pid) => *pid,
+        RecordTarget::Launch(argv) => {
+            let program = argv.first().context("no command given after --")?;
+            if config.subprocesses {
+                crate::subprocesses::become_subreaper();
+            }
+            let child = launched.insert(
+                Launched::spawn(argv).with_context(|| format!("could not start {program:?}"))?,
+            );
+            child.pid()
+        }
+    };
+    if config.subprocesses {
+        let tree = TreeProbe::new(pid, config.pause)
+            .with_context(|| format!("watching process {pid} and its descendants"))?;
+        // Page-fault wake-ups read one process's stacks at once; across a tree of processes
+        // the fallback (each thread's fault count, read when the tree's RSS changes) charges
+        // growth to the threads that faulted, in whichever process.
+        return Ok(Opened::Probe {
+            title: tree.title(),
+            probe: Box::new(tree),
+            pid,
+            fault_period: None,
+        });
+    }
+    let session = match &config.target {
+        RecordTarget::Pid(pid) => Session::attach(*pid, config.pause)?,
+        RecordTarget::Launch(argv) => {
+            match Session::attach_when_ready(pid, config.pause, Duration::from_secs(10)) {
+                Ok(session) => session,
+                Err(e) => {
+                    // A program that finished before its interpreter could be found: report its
+                    // status (and mirror it) rather than lose it behind an attach error.
+                    if let Some(status) = launched.as_mut().and_then(|c| c.try_status()) {
+                        return Ok(Opened::Finished(pid, status));
+                    }
+                    return Err(anyhow::Error::new(e)
+                        .context(format!("profiling {:?} (pid {pid})", argv[0])));
+                }
+            }
+        }
+    };
+    let mut session = session;
+    if config.native {
+        let interval = Duration::from_secs_f64(1.0 / config.rate_hz);
+        crate::native::capture::enable_for_recording(&mut session, interval);
+    }
+    Ok(Opened::Probe {
+        title: session.target().cmdline_string(),
+        probe: Box::new(crate::sampler::LiveProbe::new(session)),
+        pid,
+        fault_period: config.fault_period,
     })
 }
 
@@ -519,6 +589,7 @@ fn finish_without_samples(
         memory: None,
         // Nothing was sampled, so nothing was sent (the summary must not name a file).
         pushed: config.push.as_ref().map(crate::push::PushSummary::nothing),
+        processes: None,
     })
 }
 

@@ -127,7 +127,11 @@ impl Session {
         }
     }
 
-    fn with_interpreter(target: Target, interp: Interpreter, pause: PauseMode) -> Session {
+    pub(crate) fn with_interpreter(
+        target: Target,
+        interp: Interpreter,
+        pause: PauseMode,
+    ) -> Session {
         let walker = Walker::new(*target.reader(), interp);
         let states = ThreadStates::new(target.pid());
         let os = OsThreads {

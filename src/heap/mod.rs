@@ -161,7 +161,7 @@ impl HeapTarget {
 
 /// Symbols of the binary that holds the interpreter, with its load bias.
 struct BinarySymbols {
-    found: Option<(crate::process::ElfFile, u64)>,
+    found: Option<(std::sync::Arc<crate::process::ElfFile>, u64)>,
 }
 
 impl BinarySymbols {

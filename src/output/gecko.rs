@@ -421,6 +421,7 @@ fn build(profile: &Profile, opts: &OutputOptions) -> anyhow::Result<GeckoProfile
         .and_then(|t| t.os_tid)
         .map_or(0, u64::from);
     let title = profile.title.as_str();
+    let processes = crate::profile::processes::thread_processes(profile);
 
     let mut threads = Vec::new();
     if main.is_none() {
@@ -434,8 +435,16 @@ fn build(profile: &Profile, opts: &OutputOptions) -> anyhow::Result<GeckoProfile
         for (start, width, stacks) in &buckets[i] {
             b.add_bucket(*start, *width, stacks)?;
         }
-        let main_title = (Some(i) == main).then_some(title);
-        threads.push(b.finish(Some(&profile.threads[i]), pid, main_title));
+        // `--subprocesses`: each process is its own track, named by its root frame.
+        let (pid, main_title) = match &processes[i] {
+            Some((p, command)) => (
+                u64::try_from(*p).unwrap_or(0),
+                (profile.threads[i].os_tid == u32::try_from(*p).ok())
+                    .then(|| crate::profile::processes::root_name(*p, command)),
+            ),
+            None => (pid, (Some(i) == main).then(|| title.to_string())),
+        };
+        threads.push(b.finish(Some(&profile.threads[i]), pid, main_title.as_deref()));
     }
 
     Ok(GeckoProfile {

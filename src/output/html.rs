@@ -204,7 +204,8 @@ impl<'a> Report<'a> {
             interval: profile.interval.as_secs_f64(),
             per_thread: opts.per_thread,
             summary: MemorySummary::of(profile).map(|s| s.to_string()),
-            threads: profile.threads.iter().map(|t| t.label()).collect(),
+            // `--subprocesses`: the thread filter names each thread's process.
+            threads: crate::profile::processes::thread_labels(profile),
             frames,
             stacks,
             totals: WeightsOut {
@@ -327,7 +328,7 @@ impl ProfileWriter for HtmlWriter {
 <p class="info" id="flame-rss-info">Bytes of RSS growth charged to the stacks seen while it grew. Click a frame to zoom.</p>
 <div class="chart" id="flame-rss-box"></div>
 </section>
-{heap}</main>
+{heap}{processes}</main>
 <script type="application/json" id="{DATA_ELEMENT_ID}">{json}</script>
 <script>
 {JS}</script>
@@ -341,6 +342,7 @@ impl ProfileWriter for HtmlWriter {
             errors = profile.error_count,
             threads = profile.threads.len(),
             heap = super::html_heap::heap_section(profile),
+            processes = super::html_processes::section(profile.processes.as_ref()),
         )?;
         Ok(())
     }

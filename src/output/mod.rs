@@ -29,6 +29,7 @@ mod flamegraph;
 mod gecko;
 mod html;
 mod html_heap;
+mod html_processes;
 mod label;
 pub mod pprof;
 mod protected;

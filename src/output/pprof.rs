@@ -7,7 +7,8 @@
 //!   `period_type` is `wall`/`nanoseconds` and `period` the sampling interval in nanoseconds.
 //! - One [`proto::Sample`] per (thread, stack), values in the order above, locations innermost
 //!   first (pprof's order), with two labels: `thread_name` (the thread's name, or its label when
-//!   it has none) and `thread_id` (the OS thread id, or the Python thread ident when unknown).
+//!   it has none) and `thread_id` (the OS thread id, or the Python thread ident when unknown);
+//!   with `--subprocesses`, also `pid` and `command` of the thread's process.
 //!   Stacks that carry no value at all are left out.
 //! - One [`proto::Location`] per distinct (function, line), holding one [`proto::Line`]; one
 //!   [`proto::Function`] per distinct (name, file), whose `name` and `system_name` are the
@@ -49,6 +50,10 @@ pub const SAMPLE_TYPES: [(&str, &str); 4] = [
 pub const THREAD_NAME_LABEL: &str = "thread_name";
 /// Label key of the thread's id (a numeric label).
 pub const THREAD_ID_LABEL: &str = "thread_id";
+/// `--subprocesses`: label key of the process's pid (a numeric label).
+pub const PID_LABEL: &str = "pid";
+/// `--subprocesses`: label key of the process's command line (a string label).
+pub const COMMAND_LABEL: &str = "command";
 
 /// Interns strings for `string_table`, whose entry 0 is `""`.
 struct Strings {
@@ -167,13 +172,15 @@ pub fn build(profile: &Profile, opts: &OutputOptions) -> anyhow::Result<proto::P
 
     let name_key = strings.get(THREAD_NAME_LABEL);
     let id_key = strings.get(THREAD_ID_LABEL);
-    let thread_labels: Vec<[proto::Label; 2]> = profile
+    let processes = crate::profile::processes::thread_processes(profile);
+    let thread_labels: Vec<Vec<proto::Label>> = profile
         .threads
         .iter()
-        .map(|t| {
+        .zip(&processes)
+        .map(|(t, process)| {
             let name = t.name.clone().unwrap_or_else(|| t.label());
             let id = t.os_tid.map_or(t.thread_id as i64, i64::from);
-            [
+            let mut labels = vec![
                 proto::Label {
                     key: name_key,
                     str: strings.get(&name),
@@ -184,7 +191,20 @@ pub fn build(profile: &Profile, opts: &OutputOptions) -> anyhow::Result<proto::P
                     num: id,
                     ..Default::default()
                 },
-            ]
+            ];
+            if let Some((pid, command)) = process {
+                labels.push(proto::Label {
+                    key: strings.get(PID_LABEL),
+                    num: i64::from(*pid),
+                    ..Default::default()
+                });
+                labels.push(proto::Label {
+                    key: strings.get(COMMAND_LABEL),
+                    str: strings.get(command),
+                    ..Default::default()
+                });
+            }
+            labels
         })
         .collect();
 
@@ -199,7 +219,7 @@ pub fn build(profile: &Profile, opts: &OutputOptions) -> anyhow::Result<proto::P
                 saturating_i64(u128::from(w.rss_growth)),
                 saturating_i64(u128::from(w.rss_release)),
             ],
-            label: thread_labels[thread].to_vec(),
+            label: thread_labels[thread].clone(),
         })
         .collect();
 

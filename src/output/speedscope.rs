@@ -147,11 +147,13 @@ pub(crate) fn build(profile: &Profile, opts: &OutputOptions) -> anyhow::Result<S
         }
     }
 
-    let mut profiles: Vec<SampledProfile> = profile
-        .threads
-        .iter()
-        .zip(per_thread)
-        .map(|(t, stacks)| SampledProfile::new(t.label(), "none", stacks))
+    // `--subprocesses`: each thread's profile is named after its process too.
+    let labels = crate::profile::processes::thread_labels(profile);
+    let label = |i: usize| labels[i].clone();
+    let mut profiles: Vec<SampledProfile> = per_thread
+        .into_iter()
+        .enumerate()
+        .map(|(i, stacks)| SampledProfile::new(label(i), "none", stacks))
         .collect();
     if profiles.is_empty() {
         profiles.push(SampledProfile::new(
@@ -161,13 +163,12 @@ pub(crate) fn build(profile: &Profile, opts: &OutputOptions) -> anyhow::Result<S
         ));
     }
     profiles.extend(
-        profile
-            .threads
-            .iter()
-            .zip(growth)
+        growth
+            .into_iter()
+            .enumerate()
             .filter(|(_, stacks)| !stacks.is_empty())
-            .map(|(t, stacks)| {
-                SampledProfile::new(format!("{}{RSS_GROWTH_SUFFIX}", t.label()), "bytes", stacks)
+            .map(|(i, stacks)| {
+                SampledProfile::new(format!("{}{RSS_GROWTH_SUFFIX}", label(i)), "bytes", stacks)
             }),
     );
 
@@ -323,6 +324,20 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         check_schema(&v).unwrap();
         (serde_json::from_slice(&out).unwrap(), v)
+    }
+
+    #[test]
+    fn a_tree_has_one_profile_per_process_thread() {
+        let p = crate::output::pprof::tests::tree_profile();
+        let (f, _) = render(&p, &OutputOptions::default());
+        let names: Vec<&str> = f.profiles.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "process 100 — MainThread (tid 100)",
+                "process 101 — MainThread (tid 101)"
+            ]
+        );
     }
 
     #[test]

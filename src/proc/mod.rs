@@ -9,11 +9,13 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+mod children;
 mod kept_open;
 mod maps;
 mod parse;
 mod tasks;
 
+pub use children::{children_by_scan, ChildrenReader, CHILDREN_RELIST_EVERY};
 pub(crate) use kept_open::read_start;
 pub use kept_open::{Meminfo, MeminfoReader, StatmReader, StatusMemory, StatusReader};
 pub use maps::{maps, MapRegion};

@@ -8,6 +8,8 @@ pub struct Stat {
     /// State letter (field 3): `R` running, `S` sleeping, `D` disk wait, `T`/`t` stopped,
     /// `Z` zombie, `X` dead.
     pub state: char,
+    /// `ppid` (field 4), the parent's pid.
+    pub ppid: Option<i32>,
     /// `flags` (field 9), the kernel's `PF_*` bits.
     pub flags: Option<u64>,
     /// `utime` (field 14), user CPU time in clock ticks.
@@ -31,6 +33,7 @@ impl Stat {
         let field = |n: usize| fields.get(n - 3).and_then(|v| v.parse::<u64>().ok());
         Some(Stat {
             state,
+            ppid: fields.get(1).and_then(|v| v.parse().ok()),
             flags: field(9),
             utime: field(14),
             stime: field(15),
@@ -150,6 +153,7 @@ mod tests {
             stat,
             Stat {
                 state: 'S',
+                ppid: Some(1),
                 flags: Some(4194304),
                 utime: Some(150),
                 stime: Some(25),

@@ -5,6 +5,7 @@
 //! tables once, inside `catch_unwind`, and later lookups only touch those tables.
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use goblin::container::Ctx;
 use goblin::elf::program_header::PT_LOAD;
@@ -51,6 +52,37 @@ impl ElfFile {
             Ok(bytes) => Self::parse_bytes(path, bytes),
             Err(_) => Self::open(path),
         }
+    }
+
+    /// [`ElfFile::open_for_pid`], shared: the same file (device, inode, size, modification
+    /// time) is parsed once and handed out again. Parsing libpython's symbols takes 25-100 ms
+    /// in a dev build, and `--subprocesses` looks for Python in every new process of a pool.
+    pub fn open_for_pid_shared(pid: i32, path: &Path) -> Result<Arc<Self>> {
+        use std::os::unix::fs::MetadataExt;
+        /// Files kept parsed: a tree runs one or two Python builds.
+        const KEPT: usize = 8;
+        type Cache = Mutex<Vec<((u64, u64, u64, i64, i64), Arc<ElfFile>)>>;
+        static CACHE: OnceLock<Cache> = OnceLock::new();
+        let key = std::fs::metadata(crate::proc::root_path(pid, path))
+            .or_else(|_| std::fs::metadata(path))
+            .ok()
+            .map(|m| (m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec()));
+        let cache = CACHE.get_or_init(Default::default);
+        if let Some(key) = key {
+            let kept = cache.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((_, elf)) = kept.iter().find(|(k, _)| *k == key) {
+                return Ok(elf.clone());
+            }
+        }
+        let elf = Arc::new(Self::open_for_pid(pid, path)?);
+        if let Some(key) = key {
+            let mut kept = cache.lock().unwrap_or_else(|p| p.into_inner());
+            if kept.len() >= KEPT {
+                kept.remove(0);
+            }
+            kept.push((key, elf.clone()));
+        }
+        Ok(elf)
     }
 
     /// Open and parse the file at `path`.

@@ -144,8 +144,8 @@ impl Target {
     }
 
     /// Parse a binary mapped in the target (its path as the target sees it).
-    pub fn open_elf(&self, path: &Path) -> Result<ElfFile> {
-        ElfFile::open_for_pid(self.pid, path)
+    pub fn open_elf(&self, path: &Path) -> Result<std::sync::Arc<ElfFile>> {
+        ElfFile::open_for_pid_shared(self.pid, path)
     }
 
     /// Whether the process is still running (not gone, not a zombie, and not a new process
@@ -170,6 +170,13 @@ impl Target {
         let auxv = proc::auxv(self.pid).ok();
         let new_auxv = matches!((&self.auxv, &auxv), (Some(old), Some(new)) if old != new);
         (new_auxv || exe != self.exe).then_some(exe)
+    }
+
+    /// Whether this process is a fork of `parent` that has not exec'd since: the same
+    /// executable and the same auxiliary vector (the kernel writes one at each exec; a fork
+    /// copies it), so the same memory layout, interpreter included.
+    pub fn forked_from(&self, parent: &Target) -> bool {
+        self.exe == parent.exe && self.auxv.is_some() && self.auxv == parent.auxv
     }
 
     /// OS thread ids (`/proc/PID/task`), sorted; the main thread's tid is the pid.

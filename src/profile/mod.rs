@@ -12,6 +12,7 @@ use crate::stack::{Frame, ThreadStack};
 
 pub mod attribution;
 pub mod memory;
+pub mod processes;
 pub mod summary;
 pub mod timeline;
 mod window;
@@ -169,6 +170,8 @@ pub struct Profile {
     recent: FastMap<usize, RecentStack>,
     /// Emptied lists of stack ids, reused by the next tick.
     spare_ids: Vec<Vec<u32>>,
+    /// `--subprocesses`: every process of the tree, with its RSS over time.
+    pub processes: Option<crate::subprocesses::ProcessReport>,
 }
 
 /// A thread's last interned stack: its next one usually repeats most of it from the root, and
@@ -322,6 +325,7 @@ impl Profile {
             self.spare_ids.push(charged);
             return;
         };
+        let mut peak_stack = charged.first().copied();
         if let Some(delta) = self.memory.add(at, rss) {
             // The tail of a fault burst, under one record, seen by this tick: the burst's.
             let after_fault = self.faults.after_fault(at).map(<[_]>::to_vec);
@@ -334,6 +338,9 @@ impl Profile {
                 self.charge_shares(&shares, delta as u64, at);
             } else if !counted.is_empty() {
                 self.charge_shares(&counted, delta as u64, at);
+                // The peak is named after the stack that faulted most, not the first running
+                // one (with `--subprocesses`, that may be another process's).
+                peak_stack = counted.iter().max_by_key(|s| s.1).map(|s| s.0);
             } else if let Some((before, _)) = self.previous.take() {
                 let bytes = delta.unsigned_abs();
                 let half = bytes / 2;
@@ -342,7 +349,7 @@ impl Profile {
                 self.spare_ids.push(before);
             }
         }
-        self.memory.note_peak(at, rss, charged.first().copied());
+        self.memory.note_peak(at, rss, peak_stack);
         if let Some((before, _)) = self.previous.replace((charged, rss)) {
             self.spare_ids.push(before);
         }

@@ -20,7 +20,7 @@ use crate::process::{MemoryReader, ReadExt};
 
 /// A binary mapped into the target, parsed, with its load bias.
 struct Candidate {
-    elf: ElfFile,
+    elf: std::sync::Arc<ElfFile>,
     mapped: MappedFile,
     bias: u64,
 }

@@ -19,7 +19,7 @@ impl Run<'_> {
         &self,
         watch: &mut FaultWatch,
         until: Instant,
-        probe: &mut impl Probe,
+        probe: &mut (impl Probe + ?Sized),
         clock: &impl Clock,
         start: Instant,
         stats: &mut ClockStats,

@@ -132,7 +132,7 @@ pub struct Sampler {
     pub ticks: Receiver<Tick>,
     /// Samples skipped so far because the sampler fell behind (for progress lines).
     missed: Arc<AtomicU64>,
-    handle: JoinHandle<(StopReason, ClockStats, Session)>,
+    handle: JoinHandle<(StopReason, ClockStats, Box<dyn Probe + Send>)>,
     attribution: Attribution,
 }
 
@@ -146,10 +146,18 @@ const MAX_CONSECUTIVE_ERRORS: u32 = 500;
 impl Sampler {
     /// Start sampling `session` on its own thread; it stops when `stop` is set.
     pub fn start(session: Session, config: SamplerConfig, stop: Arc<AtomicBool>) -> Sampler {
+        Sampler::start_probe(Box::new(LiveProbe::new(session)), config, stop)
+    }
+
+    /// Start sampling `probe` (one process, or a process tree) on its own thread.
+    pub fn start_probe(
+        mut probe: Box<dyn Probe + Send>,
+        config: SamplerConfig,
+        stop: Arc<AtomicBool>,
+    ) -> Sampler {
         let (tx, rx) = sync_channel(4096);
         let missed = Arc::new(AtomicU64::new(0));
         let missed_shared = missed.clone();
-        let mut probe = LiveProbe::new(session);
         let (faults, attribution) = match config.fault_period {
             None => (
                 None,
@@ -159,7 +167,7 @@ impl Sampler {
                 probe.thread_ids(),
                 period,
                 // With --native, each fault record carries the native stack of the code that grew.
-                probe.session.native().map(|_| FAULT_STACK_BYTES),
+                probe.merges_native().then_some(FAULT_STACK_BYTES),
             ) {
                 Ok(watch) => (Some(watch), Attribution::PageFaults { period }),
                 Err(e) => (
@@ -179,8 +187,8 @@ impl Sampler {
                 tx: &tx,
                 missed: &missed_shared,
             };
-            let (reason, stats) = run.sample(&mut probe, &MonotonicClock, faults);
-            (reason, stats, probe.session)
+            let (reason, stats) = run.sample(&mut *probe, &MonotonicClock, faults);
+            (reason, stats, probe)
         });
         Sampler {
             ticks: rx,
@@ -200,8 +208,8 @@ impl Sampler {
         self.missed.load(Ordering::Relaxed)
     }
 
-    /// Wait for the thread to finish (after the channel is drained).
-    pub fn join(self) -> (StopReason, ClockStats, Session) {
+    /// Wait for the thread to finish (after the channel is drained); the probe is handed back.
+    pub fn join(self) -> (StopReason, ClockStats, Box<dyn Probe + Send>) {
         match self.handle.join() {
             Ok(result) => result,
             Err(panic) => std::panic::resume_unwind(panic),
@@ -225,7 +233,7 @@ impl Run<'_> {
     /// Sample `probe` on `clock` until a stop reason: the sampler's loop. `faults`: the
     /// page-fault events, if in use; without them the threads' fault counts are read when RSS
     /// changes (the fallback, see [`crate::profile::attribution`]).
-    pub(crate) fn sample<P: Probe, C: Clock>(
+    pub(crate) fn sample<P: Probe + ?Sized, C: Clock>(
         &self,
         probe: &mut P,
         clock: &C,

@@ -24,6 +24,11 @@ pub trait Probe {
     /// next [`Probe::sample_unpaused`] to merge (the native frames of the code that grew).
     fn native_at_faults(&mut self, _samples: &mut dyn Iterator<Item = StackSample>) {}
 
+    /// Whether native stacks are merged (`--native`): page-fault records then carry stacks.
+    fn merges_native(&mut self) -> bool {
+        false
+    }
+
     /// How long the target was held stopped for reads since the last call (left out of the
     /// tick schedule, see [`Session::take_pause`]).
     fn take_pause(&mut self) -> std::time::Duration {
@@ -47,11 +52,26 @@ pub trait Probe {
 
     /// The new executable, if the target replaced its program (after a failed sample).
     fn exec_change(&self) -> Option<PathBuf>;
+
+    /// Non-blocking samples taken paused (see [`Session::paused_samples`]).
+    fn paused_samples(&self) -> u64 {
+        0
+    }
+
+    /// How native stacks fitted, when `--native` is on.
+    fn native_stats(&self) -> Option<crate::native::capture::NativeStats> {
+        None
+    }
+
+    /// `--subprocesses`: every process of the tree seen, and what became of it.
+    fn processes(&self) -> Option<crate::subprocesses::ProcessReport> {
+        None
+    }
 }
 
 /// A live target: the session, and its RSS and memory-breakdown files kept open.
 pub struct LiveProbe {
-    pub(super) session: Session,
+    session: Session,
     rss: Option<RssReader>,
     details: Option<DetailsReader>,
 }
@@ -84,6 +104,10 @@ impl Probe for LiveProbe {
         }
     }
 
+    fn merges_native(&mut self) -> bool {
+        self.session.native().is_some()
+    }
+
     fn take_pause(&mut self) -> std::time::Duration {
         self.session.take_pause()
     }
@@ -111,6 +135,14 @@ impl Probe for LiveProbe {
     fn exec_change(&self) -> Option<PathBuf> {
         self.session.target().exec_change()
     }
+
+    fn paused_samples(&self) -> u64 {
+        self.session.paused_samples()
+    }
+
+    fn native_stats(&self) -> Option<crate::native::capture::NativeStats> {
+        self.session.native_stats()
+    }
 }
 
 /// The fallback's reading of the threads' fault counts: only when RSS changed (one kept-open
@@ -128,7 +160,7 @@ impl FaultCounting {
     pub(super) fn on_rss(
         &mut self,
         rss: Option<u64>,
-        probe: &mut impl Probe,
+        probe: &mut (impl Probe + ?Sized),
         stats: &mut ClockStats,
     ) {
         if rss.is_none() || rss == self.last_rss {

@@ -58,6 +58,9 @@ pub(crate) struct Live {
 impl Live {
     /// Attach to `pid` and start sampling it.
     fn open(pid: i32, config: &TopConfig, from_list: bool) -> anyhow::Result<Live> {
+        if config.subprocesses {
+            return Live::open_tree(pid, config, from_list);
+        }
         let mut session = Session::attach(pid, config.pause)
             .with_context(|| format!("attaching to process {pid}"))?;
         if config.native {
@@ -74,6 +77,41 @@ impl Live {
                 rate_hz: config.rate_hz,
                 duration: None,
                 fault_period: config.fault_period,
+            },
+            stop.clone(),
+        );
+        let mut stats = Stats::new(config.rate_hz, config.include_idle);
+        stats.set_attribution(sampler.attribution().clone());
+        Ok(Live {
+            pid,
+            command,
+            version,
+            stats,
+            frozen: None,
+            opts: RowOptions::default(),
+            help: false,
+            from_list,
+            sampler: Some(sampler),
+            stop,
+            ended: None,
+        })
+    }
+
+    /// `--subprocesses`: the process and its descendants, one sampler; each process's stacks
+    /// sit under its root frame, which shows as a row with the process's share.
+    fn open_tree(pid: i32, config: &TopConfig, from_list: bool) -> anyhow::Result<Live> {
+        let tree = crate::subprocesses::TreeProbe::new(pid, config.pause)
+            .with_context(|| format!("watching process {pid} and its descendants"))?;
+        let command = tree.title();
+        let version = tree.root_version().unwrap_or_else(|| "not Python".into());
+        let stop = Arc::new(AtomicBool::new(false));
+        let sampler = Sampler::start_probe(
+            Box::new(tree),
+            SamplerConfig {
+                rate_hz: config.rate_hz,
+                duration: None,
+                // As in `record --subprocesses`: per-thread fault counts, in every process.
+                fault_period: None,
             },
             stop.clone(),
         );

@@ -41,6 +41,8 @@ pub struct TopConfig {
     pub fault_period: Option<u64>,
     /// Native frames merged with the Python ones.
     pub native: bool,
+    /// With `pid`: its descendants too (see [`crate::subprocesses`]).
+    pub subprocesses: bool,
 }
 
 /// Run the live view until the user quits.

@@ -16,4 +16,5 @@ mod push;
 mod readers;
 mod record;
 mod snapshots;
+mod subprocesses;
 mod top;

@@ -414,3 +414,41 @@ fn top_without_a_terminal_says_so() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("needs a terminal"), "{err}");
 }
+
+/// `top --pid ROOT --subprocesses`: each worker of a pool is a row `process PID: command`
+/// above the function they all run.
+fn tree_view(py: &Interpreter) -> Result<(), String> {
+    let (target, workers) = Target::spawn(&py.path, "subprocs.py", &["pool", "3"]);
+    let workers: Vec<&str> = workers.split_whitespace().collect();
+    if workers.len() != 2 {
+        return Err(format!("expected 2 worker pids, got {workers:?}"));
+    }
+    let tmux = Tmux::start(160, 40);
+    tmux.run("echo BEFORE-$((1+1))");
+    tmux.wait_for("the shell", |s| s.contains("BEFORE-2"))?;
+    tmux.run(&format!(
+        "{} top --pid {} --subprocesses; echo AFTER-$?-$((40+2))",
+        pyprobe(),
+        target.pid()
+    ));
+    tmux.wait_for("a row per worker, and pool_burn", |s| {
+        s.contains("pool_burn (")
+            && workers
+                .iter()
+                .all(|w| s.contains(&format!("process {w}: ")))
+    })?;
+    tmux.keys(&["q"]);
+    check_restored(&tmux, "AFTER-0-42")
+}
+
+#[test]
+fn top_subprocesses_shows_each_process_of_the_tree() {
+    ensure_tmux();
+    let py = interpreters()
+        .iter()
+        .find(|i| i.label == "pyenv-3.12.1")
+        .expect("pyenv-3.12.1 is listed");
+    if let Err(e) = tree_view(py) {
+        panic!("{}: {e}", py.label);
+    }
+}

@@ -311,3 +311,67 @@ fn decode_accepts_uncompressed_and_rejects_garbage() {
     assert_eq!(decode(&raw.encode_to_vec()).unwrap(), raw);
     assert!(decode(&[0x1f, 0x8b, 1, 2, 3]).is_err());
 }
+
+/// `--subprocesses`: two processes whose main threads share a `pthread_t` (as a fork's do),
+/// told apart by the tree's tagging; each stack under its process's root frame.
+pub(crate) fn tree_profile() -> Profile {
+    let mut p = Profile::new(
+        "python pool.py (and its subprocesses)",
+        Duration::from_millis(10),
+    );
+    let work = frame("work", "/app/pool.py", 7);
+    for (pid, command) in [(100, "python pool.py"), (101, "python pool.py")] {
+        let root = frame(&crate::profile::processes::root_name(pid, command), "", 0);
+        let tagged = MAIN ^ (pid as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let stack = thread(
+            tagged,
+            Some(pid as u32),
+            Some("MainThread"),
+            true,
+            &[&root, &work],
+        );
+        for i in 0..3 {
+            p.add_tick(
+                Duration::from_millis(10 * i),
+                std::slice::from_ref(&stack),
+                None,
+                &AggregateOptions::default(),
+            );
+        }
+    }
+    p
+}
+
+#[test]
+fn processes_of_a_tree_carry_pid_and_command_labels() {
+    let p = tree_profile();
+    let d = decode(&encode(&p, &OutputOptions::default())).unwrap();
+    check_references(&d);
+    let mut pids: Vec<i64> = d
+        .sample
+        .iter()
+        .map(|s| label(&d, s, PID_LABEL).num)
+        .collect();
+    pids.sort_unstable();
+    assert_eq!(pids, [100, 101]);
+    for s in &d.sample {
+        let command = label(&d, s, COMMAND_LABEL).str;
+        assert_eq!(d.string_table[command as usize], "python pool.py");
+        let pid = label(&d, s, PID_LABEL).num;
+        assert_eq!(
+            label(&d, s, THREAD_ID_LABEL).num,
+            pid,
+            "main thread: tid = pid"
+        );
+        assert_eq!(
+            frames_of(&d, s)[0].0,
+            format!("process {pid}: python pool.py")
+        );
+    }
+    // One process: no process labels.
+    let d = decode(&encode(&memory_profile(), &OutputOptions::default())).unwrap();
+    assert!(d.sample.iter().all(|s| s
+        .label
+        .iter()
+        .all(|l| d.string_table[l.key as usize] != PID_LABEL)));
+}
