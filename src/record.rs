@@ -288,7 +288,7 @@ pub fn run(config: &RecordConfig) -> anyhow::Result<RecordOutcome> {
     profile.attribution = sampler.attribution().clone();
     let mut censuses = config
         .heap
-        .then(|| crate::heap::during::HeapCensuses::start(pid));
+        .then(|| crate::heap::during::HeapCensuses::start(pid, started));
     let show_progress = config.progress && std::io::stderr().is_terminal();
     let mut last_progress = Instant::now();
     yield_to_sampler();

@@ -439,6 +439,21 @@ impl<'a, 'r, R: MemoryReader> Scan<'a, 'r, R> {
                 let Some((items, allocated)) = list_storage(l, object) else {
                     return;
                 };
+                // A list read while it changes (or a block misread as one) can claim an array
+                // of gigabytes: its array must lie in mapped memory to be counted (a 6.3 GiB
+                // `_List` was seen on 3.13 otherwise).
+                let readable = &self.types.filter().readable;
+                let last = items.saturating_add((allocated * 8).saturating_sub(1));
+                if allocated > 0
+                    && !readable.is_empty()
+                    && !(in_ranges(readable, items) && in_ranges(readable, last))
+                {
+                    *self
+                        .skipped
+                        .entry("list item array outside mapped memory".into())
+                        .or_default() += 1;
+                    return;
+                }
                 self.tally.add_bytes(idx, allocated * 8);
                 let outside = !in_ranges(&self.types.filter().arenas, items);
                 if outside && allocated > 0 && allocated <= MAX_LIST_ITEMS {

@@ -37,7 +37,7 @@ pub enum Moment {
 pub struct HeapSnapshot {
     /// Why it was taken.
     pub moment: Moment,
-    /// Seconds into the recording it was asked for.
+    /// Seconds into the recording it began (it was asked for at most one census earlier).
     pub at: f64,
     /// RSS when it was asked for.
     pub rss: Option<u64>,
@@ -71,8 +71,8 @@ pub struct HeapCensuses {
 
 impl HeapCensuses {
     /// Start the thread; it attaches to `pid` on its own (finding the allocator's state reads
-    /// the binary, which takes a while).
-    pub fn start(pid: i32) -> HeapCensuses {
+    /// the binary, which takes a while). `started`: the recording's start.
+    pub fn start(pid: i32, started: Instant) -> HeapCensuses {
         let (tx, rx) = channel::<Ask>();
         let done = Arc::new(Mutex::new(Vec::new()));
         let failures = Arc::new(Mutex::new(Vec::new()));
@@ -80,7 +80,7 @@ impl HeapCensuses {
         let (d, f, b) = (done.clone(), failures.clone(), busy.clone());
         let handle = std::thread::Builder::new()
             .name("heap-census".into())
-            .spawn(move || census_thread(pid, &rx, &d, &f, &b))
+            .spawn(move || census_thread(pid, started, &rx, &d, &f, &b))
             .ok();
         HeapCensuses {
             asks: Some(tx),
@@ -135,6 +135,7 @@ fn taken<T>(list: &Mutex<Vec<T>>) -> Vec<T> {
 
 fn census_thread(
     pid: i32,
+    started: Instant,
     asks: &Receiver<Ask>,
     done: &Mutex<Vec<HeapSnapshot>>,
     failures: &Mutex<Vec<String>>,
@@ -169,7 +170,7 @@ fn census_thread(
                         .unwrap_or_else(|e| e.into_inner())
                         .push(HeapSnapshot {
                             moment: ask.moment,
-                            at: ask.at,
+                            at: (began - started).as_secs_f64(),
                             rss: ask.rss,
                             took: began.elapsed().as_secs_f64(),
                             types,
@@ -252,7 +253,7 @@ mod tests {
     #[test]
     fn asks_at_the_start_and_at_each_new_high_of_ten_percent() {
         // A process that does not exist: the thread records why, and asks are still counted.
-        let mut c = HeapCensuses::start(i32::MAX - 1);
+        let mut c = HeapCensuses::start(i32::MAX - 1, Instant::now());
         let mut asked = Vec::new();
         for (i, rss) in [100u64, 105, 109, 111, 115, 200, 150, 219, 221]
             .iter()

@@ -328,7 +328,13 @@ impl Probe for TreeProbe {
             }
         }
         if self.members.is_empty() {
-            return Err(Error::ProcessExited { pid: self.root });
+            // The last processes just ended: look once more, now, for what they left (an
+            // orphan handed to pyprobe as they exited, seen last before it was adopted).
+            self.next_poll = None;
+            self.poll();
+            if self.members.is_empty() {
+                return Err(Error::ProcessExited { pid: self.root });
+            }
         }
         match first_error {
             // One process's failed read is its own; the tick stands on the others.

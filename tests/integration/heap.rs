@@ -204,8 +204,9 @@ fn heap_bad_input() {
 }
 
 /// `record --heap -f html`: censuses during the recording, the one at the peak in the report
-/// with its change since the start. The workload grows to 20,000 Point objects in about a
-/// second, then idles; the peak census (the highest RSS) is taken during or after the growth.
+/// with its change since the start. The workload grows to 40,000 Point objects in about two
+/// seconds, then idles; the census thread attaches first (reading the binary's symbols, up to
+/// a second under load), so the start census may come during the growth.
 fn check_record_heap(py: &Interpreter) -> Result<(), String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let out = dir.path().join("heap.html");
@@ -215,7 +216,7 @@ fn check_record_heap(py: &Interpreter) -> Result<(), String> {
             "record",
             "--heap",
             "-d",
-            "3",
+            "4",
             "-f",
             "html",
             "-o",
@@ -223,7 +224,7 @@ fn check_record_heap(py: &Interpreter) -> Result<(), String> {
             "--",
             &py.path.to_string_lossy(),
             &script.to_string_lossy(),
-            "2000",
+            "4000",
             "grow",
         ],
         std::time::Duration::from_secs(60),
@@ -237,7 +238,7 @@ fn check_record_heap(py: &Interpreter) -> Result<(), String> {
         .nth(1)
         .and_then(|s| s.split("</section>").next())
         .ok_or_else(|| format!("no heap section; stderr: {}", done.stderr))?;
-    // <tr><td>__main__.Point</td><td>COUNT</td><td>BYTES</td><td>+SINCE</td>...
+    // <tr><td>__main__.Point</td><td>COUNT</td><td>BYTES</td>[<td>+SINCE</td>...]
     let cells: Vec<&str> = section
         .split("<tr><td>__main__.Point</td>")
         .nth(1)
@@ -250,18 +251,19 @@ fn check_record_heap(py: &Interpreter) -> Result<(), String> {
         })
         .ok_or_else(|| format!("no Point row in the peak census: {section}"))?;
     let count: u64 = cells.first().and_then(|c| c.parse().ok()).unwrap_or(0);
-    let since: i64 = cells.get(2).and_then(|c| c.parse().ok()).unwrap_or(0);
-    if !(10_000..=20_200).contains(&count) || since <= 0 || since as u64 > count {
+    // The change since the start, when the start census is another than the peak's.
+    let since: Option<i64> = cells.get(2).and_then(|c| c.parse().ok());
+    if !(20_000..=40_400).contains(&count)
+        || since.is_some_and(|d| d < 0 || d as u64 > count)
+        || (cells.len() > 2) != since.is_some()
+    {
         return Err(format!(
-            "Point at the peak: {count} objects, {since:+} since the start (want 10,000-20,200, \
-             grown): {cells:?}"
+            "Point at the peak: {count} objects, {since:?} since the start (want \
+             20,000-40,400, not fewer than at the start): {cells:?}"
         ));
     }
-    let censuses = section.matches("new RSS high").count();
-    if !section.contains("start at") || !section.contains("end at") || censuses == 0 {
-        return Err(format!(
-            "censuses at the start, a new high and the end: {section}"
-        ));
+    if !section.contains("start at") || !section.contains("end at") {
+        return Err(format!("no censuses at the start and the end: {section}"));
     }
     Ok(())
 }
