@@ -241,7 +241,9 @@ impl Profile {
             if t.name.is_none() && stack.name.is_some() {
                 t.name = stack.name.as_deref().map(str::to_string);
             }
-            if t.os_tid.is_none() {
+            // The newest tid: a fork's main thread reads its parent's tid until the child's
+            // interpreter updates it (`PyOS_AfterFork_Child`), and a fork is sampled at once.
+            if stack.os_tid.is_some() {
                 t.os_tid = stack.os_tid;
             }
             return i;
@@ -572,6 +574,20 @@ mod tests {
             .keys()
             .find(|(_, ids)| p.frames[ids[0] as usize].line == 0);
         assert!(no_line.is_some(), "{:?}", p.stacks);
+    }
+
+    #[test]
+    fn a_thread_keeps_its_newest_tid() {
+        let mut p = Profile::new("t", Duration::from_millis(10));
+        let mut t = thread(7, true, "f");
+        // A fork's main thread, read before its interpreter updated the tid.
+        t.os_tid = Some(6);
+        assert_eq!(p.intern_thread(&t), 0);
+        t.os_tid = Some(7);
+        assert_eq!(p.intern_thread(&t), 0);
+        t.os_tid = None;
+        p.intern_thread(&t);
+        assert_eq!(p.threads[0].os_tid, Some(7));
     }
 
     fn thread(tid: u32, active: bool, function: &str) -> ThreadStack {

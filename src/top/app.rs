@@ -70,31 +70,16 @@ impl Live {
         let target = session.target();
         let command = display_command(target.cmdline(), &target.exe().to_string_lossy());
         let version = session.interpreter().version.to_string();
-        let stop = Arc::new(AtomicBool::new(false));
-        let sampler = Sampler::start(
-            session,
-            SamplerConfig {
-                rate_hz: config.rate_hz,
-                duration: None,
-                fault_period: config.fault_period,
-            },
-            stop.clone(),
-        );
-        let mut stats = Stats::new(config.rate_hz, config.include_idle);
-        stats.set_attribution(sampler.attribution().clone());
-        Ok(Live {
+        let probe = Box::new(crate::sampler::LiveProbe::new(session));
+        Ok(Live::start(
             pid,
             command,
             version,
-            stats,
-            frozen: None,
-            opts: RowOptions::default(),
-            help: false,
+            probe,
+            config.fault_period,
+            config,
             from_list,
-            sampler: Some(sampler),
-            stop,
-            ended: None,
-        })
+        ))
     }
 
     /// `--subprocesses`: the process and its descendants, one sampler; each process's stacks
@@ -104,20 +89,41 @@ impl Live {
             .with_context(|| format!("watching process {pid} and its descendants"))?;
         let command = tree.title();
         let version = tree.root_version().unwrap_or_else(|| "not Python".into());
+        // As in `record --subprocesses`: per-thread fault counts, in every process.
+        Ok(Live::start(
+            pid,
+            command,
+            version,
+            Box::new(tree),
+            None,
+            config,
+            from_list,
+        ))
+    }
+
+    /// Start sampling `probe` (page-fault events every `fault_period` faults, if given).
+    fn start(
+        pid: i32,
+        command: String,
+        version: String,
+        probe: Box<dyn crate::sampler::Probe + Send>,
+        fault_period: Option<u64>,
+        config: &TopConfig,
+        from_list: bool,
+    ) -> Live {
         let stop = Arc::new(AtomicBool::new(false));
         let sampler = Sampler::start_probe(
-            Box::new(tree),
+            probe,
             SamplerConfig {
                 rate_hz: config.rate_hz,
                 duration: None,
-                // As in `record --subprocesses`: per-thread fault counts, in every process.
-                fault_period: None,
+                fault_period,
             },
             stop.clone(),
         );
         let mut stats = Stats::new(config.rate_hz, config.include_idle);
         stats.set_attribution(sampler.attribution().clone());
-        Ok(Live {
+        Live {
             pid,
             command,
             version,
@@ -129,7 +135,7 @@ impl Live {
             sampler: Some(sampler),
             stop,
             ended: None,
-        })
+        }
     }
 
     /// Take in what the sampler sent; true when sampling just ended.
