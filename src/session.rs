@@ -214,8 +214,12 @@ impl Session {
             let states = &mut self.states;
             native.before_walk(|| states.tids_listed());
         }
+        // `--native` from perf samples promises a target never stopped: its torn reads are
+        // read again at once, without pausing (an error if torn again).
+        let never_stop = self.pause == PauseMode::NonBlocking
+            && self.native.as_ref().is_some_and(|n| !n.needs_pause());
         let mut paused = self.pause == PauseMode::Blocking
-            || self.pausing.pause_next()
+            || (self.pausing.pause_next() && !never_stop)
             || self.native.as_ref().is_some_and(|n| n.needs_pause());
         let mut result = if paused {
             self.sample_paused()
@@ -227,8 +231,12 @@ impl Session {
                 Ok(_) if self.walker.stack_moved() => self.pausing.moved(),
                 Err(Error::Read { .. } | Error::Invalid(_)) if self.target.is_alive() => {
                     self.pausing.moved();
-                    paused = true;
-                    result = self.sample_paused();
+                    if never_stop {
+                        result = self.walker.sample(&self.os);
+                    } else {
+                        paused = true;
+                        result = self.sample_paused();
+                    }
                 }
                 _ => {}
             }

@@ -272,7 +272,9 @@ mod tests {
         assert_eq!(counts.sent, 0);
         assert_eq!(counts.dropped, 50);
         assert!(counts.failures >= 1);
-        assert!(counts.last_error.unwrap().contains("connection refused"));
+        // Refused, as a rule; another test of this binary may have bound the freed port
+        // meanwhile, and then the error is another.
+        assert!(counts.last_error.is_some());
     }
 
     /// A server answering 200: every window is sent, in order.

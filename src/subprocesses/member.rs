@@ -52,6 +52,9 @@ pub(super) struct Sampled {
     /// its frames), so the root is added only when a stack changes.
     tagged: Vec<Tagged>,
     spare: Vec<Tagged>,
+    /// A sample of it succeeded, and how many failed.
+    sampled_once: bool,
+    failures: u32,
 }
 
 /// A thread's id, its stack as read, and the same with the root frame.
@@ -67,6 +70,8 @@ pub(super) enum Outcome {
     Gone,
     /// It replaced its program: it waits to be looked at again.
     Execed,
+    /// No sample of it ever succeeded: it waits to be looked at again, the same program.
+    Restarted,
 }
 
 /// One watched process.
@@ -79,7 +84,15 @@ pub(super) struct Member {
     pub(super) rss: Option<RssReader>,
     /// Its memory lines, for the tree's breakdown.
     pub(super) status: Option<StatusReader>,
+    /// Times it went back to waiting because no sample of it ever succeeded.
+    restarts: u8,
 }
+
+/// Failed samples, none successful, after which a process's interpreter is looked for again:
+/// a program caught while it starts can show an interpreter it has not set up yet (a 2.7 read
+/// as "2.7.0" gave 118 failed samples and none else). At most [`MAX_RESTARTS`] times.
+const FAILS_BEFORE_RESTART: u32 = 10;
+const MAX_RESTARTS: u8 = 5;
 
 impl Member {
     /// Start watching `target`.
@@ -95,6 +108,7 @@ impl Member {
             children: ChildrenReader::open(pid).ok(),
             rss: RssReader::open(pid).ok(),
             status: StatusReader::open(pid).ok(),
+            restarts: 0,
         }
     }
 
@@ -240,16 +254,30 @@ impl Member {
         };
         match sampled.session.sample() {
             Ok(stacks) => {
+                sampled.sampled_once = true;
                 sampled.tag_into(stacks, out);
                 Some(Outcome::Sampled)
             }
             Err(Error::ProcessExited { .. }) => Some(Outcome::Gone),
             Err(e) => {
+                sampled.failures += 1;
+                let stuck = !sampled.sampled_once
+                    && sampled.failures >= FAILS_BEFORE_RESTART
+                    && self.restarts < MAX_RESTARTS;
                 let target = sampled.session.target();
                 if !target.is_alive() {
                     Some(Outcome::Gone)
                 } else if target.exec_change().is_some() {
                     self.reopen()
+                } else if stuck {
+                    self.restarts += 1;
+                    self.reopen().map(|o| {
+                        if matches!(o, Outcome::Execed) {
+                            Outcome::Restarted
+                        } else {
+                            o
+                        }
+                    })
                 } else {
                     Some(Outcome::Failed(e))
                 }
@@ -294,6 +322,8 @@ impl Sampled {
             tag: (pid as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
             tagged: Vec::new(),
             spare: Vec::new(),
+            sampled_once: false,
+            failures: 0,
         }
     }
 

@@ -220,6 +220,7 @@ impl TreeProbe {
             match self.members[i].check_unsampled() {
                 Some(Outcome::Gone) => self.end(i),
                 Some(Outcome::Execed) => self.execed(i),
+                Some(Outcome::Restarted) => {}
                 _ => {}
             }
         }
@@ -325,6 +326,7 @@ impl Probe for TreeProbe {
                 }
                 Some(Outcome::Gone) => self.end(i),
                 Some(Outcome::Execed) => self.execed(i),
+                Some(Outcome::Restarted) => {}
             }
         }
         if self.members.is_empty() {
