@@ -2,6 +2,7 @@
 //! big heap takes seconds; the sampler must not wait for it). One at the start, one each time
 //! RSS passes its last census high by [`NEW_HIGH`], and one at the end; the HTML report shows
 //! the census at the peak and what changed since the start.
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -63,7 +64,7 @@ pub struct HeapCensuses {
     done: Arc<Mutex<Vec<HeapSnapshot>>>,
     failures: Arc<Mutex<Vec<String>>>,
     /// A census is being taken: new highs wait (the next reading above the mark asks again).
-    busy: Arc<Mutex<bool>>,
+    busy: Arc<AtomicBool>,
     /// RSS above which the next census is due; `None` before the first.
     next_at: Option<u64>,
     handle: Option<JoinHandle<()>>,
@@ -76,7 +77,7 @@ impl HeapCensuses {
         let (tx, rx) = channel::<Ask>();
         let done = Arc::new(Mutex::new(Vec::new()));
         let failures = Arc::new(Mutex::new(Vec::new()));
-        let busy = Arc::new(Mutex::new(false));
+        let busy = Arc::new(AtomicBool::new(false));
         let (d, f, b) = (done.clone(), failures.clone(), busy.clone());
         let handle = std::thread::Builder::new()
             .name("heap-census".into())
@@ -101,7 +102,7 @@ impl HeapCensuses {
             Some(mark) if now >= mark => Moment::NewHigh,
             Some(_) => return,
         };
-        if *self.busy.lock().unwrap_or_else(|e| e.into_inner()) {
+        if self.busy.load(Ordering::Acquire) {
             return;
         }
         self.next_at = Some(now + (now as f64 * NEW_HIGH) as u64);
@@ -109,7 +110,7 @@ impl HeapCensuses {
     }
 
     fn ask(&mut self, moment: Moment, at: f64, rss: Option<u64>) {
-        *self.busy.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.busy.store(true, Ordering::Release);
         if let Some(tx) = &self.asks {
             let _ = tx.send(Ask { moment, at, rss });
         }
@@ -139,7 +140,7 @@ fn census_thread(
     asks: &Receiver<Ask>,
     done: &Mutex<Vec<HeapSnapshot>>,
     failures: &Mutex<Vec<String>>,
-    busy: &Mutex<bool>,
+    busy: &AtomicBool,
 ) {
     let fail = |what: String| {
         failures
@@ -181,7 +182,7 @@ fn census_thread(
                 Err(e) => fail(format!("heap census at {:.1} s failed: {e}", ask.at)),
             }
         }
-        *busy.lock().unwrap_or_else(|e| e.into_inner()) = false;
+        busy.store(false, Ordering::Release);
     }
 }
 
@@ -261,7 +262,7 @@ mod tests {
         {
             let before = c.next_at;
             // Wait for the thread between asks: this test is about when they are made.
-            while *c.busy.lock().unwrap() {
+            while c.busy.load(Ordering::Acquire) {
                 std::thread::yield_now();
             }
             c.on_rss(i as f64, Some(rss * 1000));

@@ -68,14 +68,22 @@ pub fn interpreters() -> &'static [Interpreter] {
 /// Paths printed by the repository's `tools/install-debian-pythons` (the `debian:` entries of
 /// tests/interpreters.txt); installs them on first use.
 fn debian_pythons() -> Vec<PathBuf> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/install-debian-pythons");
+    install_tool_paths("install-debian-pythons")
+}
+
+/// Run the repository's `tools/NAME` (an idempotent installer) and return the paths it
+/// prints, one per line; a failure panics with what it said.
+pub fn install_tool_paths(name: &str) -> Vec<PathBuf> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tools")
+        .join(name);
     let out = Command::new("bash")
         .arg(&script)
         .output()
         .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
     assert!(
         out.status.success(),
-        "install-debian-pythons failed: {}",
+        "{name} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout)

@@ -18,19 +18,8 @@ const TARGET: &str = "grow_and_burn.py";
 fn deps() -> &'static (PathBuf, PathBuf) {
     static DEPS: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
     DEPS.get_or_init(|| {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/install-test-decoders");
-        let out = Command::new("bash")
-            .arg(&script)
-            .output()
-            .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
-        assert!(
-            out.status.success(),
-            "install-test-decoders failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let mut lines = text.lines().map(PathBuf::from);
-        (lines.next().unwrap(), lines.next().unwrap())
+        let mut paths = crate::harness::install_tool_paths("install-test-decoders").into_iter();
+        (paths.next().unwrap(), paths.next().unwrap())
     })
 }
 
