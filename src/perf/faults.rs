@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::stacks::{decode, ring_pages, stack_attr, stack_bytes_in_range, StackSample};
 use super::{Event, Sample, SW_PAGE_FAULTS};
+use crate::proc::ThreadFaultsReader;
 
 /// Default faults between two records: 64 pages (256 KiB of 4 KiB pages), so growth is seen at
 /// least every 256 KiB, and a program growing 1 GiB/s wakes the sampler 4,000 times a second.
@@ -24,8 +25,8 @@ pub struct FaultsSeen {
     /// It took faults while its stack was being read (see [`FaultWatch::while_read`]): its
     /// growth goes on, and the stack read is of the code that grows.
     pub growing: bool,
-    /// Its fault counter when the records were drained.
-    count: u64,
+    /// Its fault count (`/proc` `stat`) when the records were drained.
+    count: Option<u64>,
 }
 
 /// Faults per thread since the last drain, most first.
@@ -39,6 +40,30 @@ pub const FAULT_STACK_BYTES: u32 = 16 * 1024;
 /// counted, so room for a burst of 16 (4 MiB of growth at the default period).
 const STACK_RECORDS: usize = 16;
 
+/// One thread's event, and its fault count from /proc, which says whether the thread still
+/// faults. Not the event's own counter: reading that while the thread runs interrupts it (an
+/// IPI to its CPU), twice per wake-up; on this VM that cost the target ~11 µs per wake-up (a
+/// Python loop touching fresh pages, `benches/fault_cost.py`: 2,500 ns per page under pyprobe
+/// with the counter read, 2,330 without, 2,050 alone).
+#[derive(Debug)]
+struct Watched {
+    event: Event,
+    faults: Option<ThreadFaultsReader>,
+}
+
+impl Watched {
+    fn new(tid: u32, event: Event) -> Watched {
+        Watched {
+            event,
+            faults: ThreadFaultsReader::open(tid).ok(),
+        }
+    }
+
+    fn faults_so_far(&self) -> Option<u64> {
+        self.faults.as_ref()?.faults()
+    }
+}
+
 /// Page-fault events on every thread of a target.
 #[derive(Debug)]
 pub struct FaultWatch {
@@ -50,8 +75,8 @@ pub struct FaultWatch {
     /// A record being decoded (its stack buffer reused), and its bytes.
     scratch: StackSample,
     record: Vec<u8>,
-    /// Each thread's event, and the faults its records have covered so far.
-    events: HashMap<u32, (Event, u64)>,
+    /// Each thread's event and what goes with it.
+    events: HashMap<u32, Watched>,
     /// Records drained, reused.
     samples: Vec<Sample>,
     pollfds: Vec<libc::pollfd>,
@@ -85,7 +110,7 @@ impl FaultWatch {
         for tid in tids {
             match watch.event(tid) {
                 Ok(event) => {
-                    watch.events.insert(tid, (event, 0));
+                    watch.events.insert(tid, Watched::new(tid, event));
                 }
                 // A thread that exited in between: not a refusal.
                 Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
@@ -122,7 +147,7 @@ impl FaultWatch {
 
     /// Records the kernel dropped (ring full) so far.
     pub fn lost(&self) -> u64 {
-        self.events.values().map(|(e, _)| e.lost).sum()
+        self.events.values().map(|w| w.event.lost).sum()
     }
 
     /// Follow the target's threads: events for new ones, none kept for those gone (their
@@ -132,7 +157,7 @@ impl FaultWatch {
         for &tid in tids {
             if !self.events.contains_key(&tid) {
                 if let Ok(event) = self.event(tid) {
-                    self.events.insert(tid, (event, 0));
+                    self.events.insert(tid, Watched::new(tid, event));
                 }
             }
         }
@@ -143,8 +168,8 @@ impl FaultWatch {
     pub fn wait(&mut self, deadline: Instant, stop: &std::sync::atomic::AtomicBool) -> bool {
         self.pollfds.clear();
         self.pollfds
-            .extend(self.events.values().map(|(e, _)| libc::pollfd {
-                fd: e.raw_fd(),
+            .extend(self.events.values().map(|w| libc::pollfd {
+                fd: w.event.raw_fd(),
                 events: libc::POLLIN,
                 revents: 0,
             }));
@@ -180,7 +205,8 @@ impl FaultWatch {
     /// Faults recorded per thread since the last drain, most first.
     pub fn drain(&mut self) -> FaultCounts {
         let mut out = FaultCounts::new();
-        for (&tid, (event, covered)) in &mut self.events {
+        for (&tid, watched) in &mut self.events {
+            let event = &mut watched.event;
             let records = match self.stack_bytes {
                 None => {
                     self.samples.clear();
@@ -200,12 +226,11 @@ impl FaultWatch {
                 continue;
             }
             let faults = records as u64 * self.period;
-            *covered += faults;
             out.push(FaultsSeen {
                 tid,
                 faults,
                 growing: false,
-                count: event.count().unwrap_or(0),
+                count: watched.faults_so_far(),
             });
         }
         out.sort_by(|a, b| b.faults.cmp(&a.faults).then(a.tid.cmp(&b.tid)));
@@ -220,8 +245,9 @@ impl FaultWatch {
             seen.growing = self
                 .events
                 .get(&seen.tid)
-                .and_then(|(event, _)| event.count().ok())
-                .is_some_and(|now| now > seen.count);
+                .and_then(Watched::faults_so_far)
+                .zip(seen.count)
+                .is_some_and(|(now, then)| now > then);
         }
     }
 }
@@ -273,5 +299,47 @@ mod tests {
         // The grower exited: its event goes.
         watch.sync(&[me]);
         assert!(watch.events.len() == 1 && watch.events.contains_key(&me));
+    }
+
+    #[test]
+    fn a_thread_still_faulting_after_the_drain_is_told_from_one_that_stopped() {
+        use std::sync::mpsc::channel;
+        let (tid_tx, tid_rx) = channel();
+        let (go_tx, go_rx) = channel::<bool>();
+        let (done_tx, done_rx) = channel::<()>();
+        // Touches 4 MiB of fresh pages each time it is told to, until told to end.
+        let grower = std::thread::spawn(move || {
+            tid_tx.send(unsafe { libc::gettid() } as u32).unwrap();
+            let mut kept = Vec::new();
+            while go_rx.recv().unwrap() {
+                let mut v = vec![0u8; 4 << 20];
+                for i in (0..v.len()).step_by(4096) {
+                    v[i] = 1;
+                }
+                kept.push(v);
+                done_tx.send(()).unwrap();
+            }
+        });
+        let tid = tid_rx.recv().unwrap();
+        let mut watch = FaultWatch::open([tid], 64).expect("perf events (root)");
+        let growing_after = |watch: &mut FaultWatch, touch_again: bool| {
+            go_tx.send(true).unwrap();
+            done_rx.recv().unwrap();
+            let mut counts = watch.drain();
+            if touch_again {
+                go_tx.send(true).unwrap();
+                done_rx.recv().unwrap();
+            }
+            watch.while_read(&mut counts);
+            let seen = counts.iter().find(|c| c.tid == tid).copied();
+            seen.expect("the grower's records").growing
+        };
+        assert!(growing_after(&mut watch, true), "faults after the drain");
+        assert!(
+            !growing_after(&mut watch, false),
+            "no fault after the drain"
+        );
+        go_tx.send(false).unwrap();
+        grower.join().unwrap();
     }
 }

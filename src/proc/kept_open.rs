@@ -5,7 +5,7 @@
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 
-use super::parse::{kib_field, statm_resident};
+use super::parse::{fault_count, kib_field, statm_resident};
 
 /// The start of a kept-open proc (or cgroup) file, read afresh; `None` if it cannot be read.
 pub(crate) fn read_start<'a>(file: &File, buf: &'a mut [u8]) -> Option<&'a [u8]> {
@@ -39,6 +39,24 @@ impl StatmReader {
         statm_resident(&self.buf[..n])
             .map(|pages| pages * self.page_size)
             .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "unreadable statm"))
+    }
+}
+
+/// One thread's page faults so far through its kept-open `/proc/TID/task/TID/stat` (the
+/// thread's own counts; `/proc/TID/stat` would sum the whole process).
+#[derive(Debug)]
+pub struct ThreadFaultsReader(File);
+
+impl ThreadFaultsReader {
+    /// Open thread `tid`'s `stat` (any thread of any process: /proc resolves the tid).
+    pub fn open(tid: u32) -> std::io::Result<ThreadFaultsReader> {
+        File::open(format!("/proc/{tid}/task/{tid}/stat")).map(ThreadFaultsReader)
+    }
+
+    /// Minor plus major faults so far; `None` once the thread has gone.
+    pub fn faults(&self) -> Option<u64> {
+        let mut buf = [0u8; 1024];
+        fault_count(read_start(&self.0, &mut buf)?)
     }
 }
 

@@ -17,7 +17,9 @@ mod tasks;
 
 pub use children::{children_by_scan, ChildrenReader, CHILDREN_RELIST_EVERY};
 pub(crate) use kept_open::read_start;
-pub use kept_open::{Meminfo, MeminfoReader, StatmReader, StatusMemory, StatusReader};
+pub use kept_open::{
+    Meminfo, MeminfoReader, StatmReader, StatusMemory, StatusReader, ThreadFaultsReader,
+};
 pub use maps::{maps, MapRegion};
 pub use parse::Stat;
 pub use procfs::ProcessCGroup;

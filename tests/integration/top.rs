@@ -346,11 +346,13 @@ fn top_lists_python_processes_and_opens_one() {
             .next()
             == Some(pid.as_str())
     };
-    // Our process, with its script and what it runs now.
+    // Our process, with its script and what it runs now, on a screen drawn to its footer (a
+    // capture under load can catch a frame half drawn).
     let screen = tmux
         .wait_for("the target in the list", |s| {
-            s.lines()
-                .any(|l| is_ours(l) && l.contains("top_target.py") && l.contains("hot_loop"))
+            s.contains("available")
+                && s.lines()
+                    .any(|l| is_ours(l) && l.contains("top_target.py") && l.contains("hot_loop"))
         })
         .unwrap();
     assert!(screen.contains("Python processes"), "{screen}");
