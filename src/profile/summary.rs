@@ -47,7 +47,11 @@ const MIN_PROJECTION_SECONDS: f64 = 1.0;
 /// function it was in (`__memset_avx2 (libc.so.6) under grow (app.py:7)`).
 fn peak_label(frames: &[&Frame]) -> String {
     let python = frames.iter().rev().find(|f| !f.is_native());
-    let python = python.map(|f| format!("{} ({}:{})", f.name, short_filename(&f.filename), f.line));
+    // Line 0: lines merged away (`--function`) or unknown; no ":0".
+    let python = python.map(|f| match f.line {
+        0 => format!("{} ({})", f.name, short_filename(&f.filename)),
+        line => format!("{} ({}:{line})", f.name, short_filename(&f.filename)),
+    });
     match (frames.last().filter(|f| f.is_native()), python) {
         (Some(c), Some(py)) => format!("{} ({}) under {py}", c.name, short_filename(&c.filename)),
         (Some(c), None) => format!("{} ({})", c.name, short_filename(&c.filename)),
@@ -263,5 +267,11 @@ mod tests {
         );
         assert_eq!(peak_label(&[&memset]), "__memset_avx2 (libc.so.6)");
         assert_eq!(peak_label(&[]), "");
+        // With --function lines are merged away (0): no ":0".
+        let grow_anywhere = frame("grow", "/x/app.py", 0);
+        assert_eq!(
+            peak_label(&[&grow_anywhere, &memset]),
+            "__memset_avx2 (libc.so.6) under grow (/x/app.py)"
+        );
     }
 }

@@ -48,7 +48,9 @@ struct Tally {
     errors: u64,
 }
 
-fn record_into(tally: &mut Tally, pid: &str, blocking: bool, out: &Path) -> Result<(), String> {
+/// Record `pid` for [`HALF_SECONDS`] with `extra` arguments, adding each sample to `tally` by its
+/// innermost Python function (with `--native` C frames sit below it).
+fn record_into(tally: &mut Tally, pid: &str, extra: &[&str], out: &Path) -> Result<(), String> {
     let mut args = vec![
         "record",
         "-p",
@@ -63,22 +65,33 @@ fn record_into(tally: &mut Tally, pid: &str, blocking: bool, out: &Path) -> Resu
         "-o",
         out.to_str().unwrap(),
     ];
-    if blocking {
-        args.push("--blocking");
-    }
+    args.extend_from_slice(extra);
     let done = record(&args)?;
     let (samples, errors) =
         summary_counts(&done.stderr).ok_or_else(|| format!("no summary line: {}", done.stderr))?;
     tally.samples += samples;
     tally.errors += errors;
     for stack in read_collapsed(out)? {
-        let leaf = stack.frames.last().map(|f| function_of(f).to_string());
+        let leaf = stack
+            .frames
+            .iter()
+            .rev()
+            .find(|f| is_python_frame(f))
+            .map(|f| function_of(f).to_string());
         *tally
             .by_function
             .entry(leaf.unwrap_or_default())
             .or_default() += stack.count;
     }
     Ok(())
+}
+
+/// A Python frame's label names its source file (`squeeze (app.py)`); a native one its
+/// module (`deflate (libz.so.1)`).
+fn is_python_frame(label: &str) -> bool {
+    label
+        .rsplit_once(" (")
+        .is_some_and(|(_, file)| file.trim_end_matches(')').ends_with(".py"))
 }
 
 /// The largest gap in self share over the top functions: (points, function, its σ, shares).
@@ -118,8 +131,8 @@ fn check_workload(py: &Interpreter, workload: &str) -> Result<(), String> {
         if round >= 2 && default.samples >= MIN_SAMPLES && blocking.samples >= MIN_SAMPLES {
             break;
         }
-        record_into(&mut default, &pid, false, &out)?;
-        record_into(&mut blocking, &pid, true, &out)?;
+        record_into(&mut default, &pid, &[], &out)?;
+        record_into(&mut blocking, &pid, &["--blocking"], &out)?;
     }
     let what = format!("{workload}: ");
     if default.samples < MIN_SAMPLES || blocking.samples < MIN_SAMPLES {
@@ -173,5 +186,56 @@ fn default_mode_matches_blocking_on_call_heavy_code() {
         } else {
             Err(failures.join("; "))
         }
+    }));
+}
+
+/// `--native` must not move the Python proportions: the share of each Python function (the
+/// innermost Python frame, C frames below it set aside) within [`LIMIT`] of a recording without
+/// `--native`, in alternating stretches of the same target, which spends its time in zlib, in
+/// SHA-256 and in the eval loop (tests/scripts/native_mix.py).
+fn check_native(py: &Interpreter) -> Result<(), String> {
+    let (target, _) = Target::spawn(&py.path, "native_mix.py", &[]);
+    let pid = target.pid().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("profile.txt");
+    let (mut plain, mut native) = (Tally::default(), Tally::default());
+    for round in 0..MAX_ROUNDS {
+        if round >= 2 && plain.samples >= MIN_SAMPLES && native.samples >= MIN_SAMPLES {
+            break;
+        }
+        record_into(&mut plain, &pid, &[], &out)?;
+        record_into(&mut native, &pid, &["--native"], &out)?;
+    }
+    if plain.samples < MIN_SAMPLES || native.samples < MIN_SAMPLES {
+        return Err(format!(
+            "{} samples without --native, {} with: fewer than {MIN_SAMPLES}",
+            plain.samples, native.samples
+        ));
+    }
+    for function in ["squeeze", "digest", "tally"] {
+        if !native.by_function.contains_key(function) {
+            return Err(format!("no sample in {function} with --native"));
+        }
+    }
+    let (gap, function, sigma, p_plain, p_native) = worst_gap(&plain, &native);
+    eprintln!(
+        "{} native_mix: worst gap {gap:.1} points ({function} {p_plain:.1}% without --native vs \
+         {p_native:.1}% with, σ {sigma:.2}); samples {} / {}",
+        py.label, plain.samples, native.samples
+    );
+    if gap > LIMIT {
+        return Err(format!(
+            "{function} has {p_plain:.1}% of samples without --native and {p_native:.1}% with: \
+             {gap:.1} points apart (σ {sigma:.2})"
+        ));
+    }
+    Ok(())
+}
+
+#[test]
+#[ignore = "a measurement: run alone, after the suite (the README's test command)"]
+fn native_keeps_the_python_proportions() {
+    assert_no_failures(&measure_alone(|py| {
+        check_native(py).or_else(|_| check_native(py))
     }));
 }
