@@ -235,6 +235,13 @@ fn snapshot() -> ProcessSnapshot {
     let row =
         |pid, version: &str, command: &str, cpu, rss_mib: u64, grow: u64, current| ProcessRow {
             pid,
+            // Pids 4243-4244 are workers of 4242: one tree.
+            ppid: Some(if (4243..=4244).contains(&pid) {
+                4242
+            } else {
+                1
+            }),
+            tree: Default::default(),
             version: version.into(),
             command: command.into(),
             cpu,
@@ -280,6 +287,24 @@ fn snapshot() -> ProcessSnapshot {
                 Current::Unavailable("no access: run as root".into()),
             ),
             row(5000, "3.12", "python3.12", 0.0, 9, 0, Current::Pending),
+            row(
+                4243,
+                "3.12.1",
+                "python3.12 -c from multiprocessing.spawn import spawn_main",
+                97.0,
+                180,
+                30,
+                function("parse_record", "/srv/app/worker.py", 14, false),
+            ),
+            row(
+                4244,
+                "3.12.1",
+                "python3.12 -c from multiprocessing.spawn import spawn_main",
+                40.0,
+                120,
+                0,
+                function("wait", "/usr/lib/python3.12/threading.py", 355, true),
+            ),
         ],
         mem_total: Some(31 << 30),
         mem_available: Some(20 << 30),

@@ -4,7 +4,8 @@
 //!   growth charged to each), with its RSS, peak, recent history and memory headroom, refreshed
 //!   once a second while sampling goes on.
 //! - `top`: every Python process on the machine (found from /proc, nothing attached first) with
-//!   CPU, RSS, its trend and the function each one runs now; Enter opens the first view.
+//!   CPU, RSS, its trend and the function each one runs now, grouped by process tree with each
+//!   tree's totals (`trees`); Enter opens the first view.
 //!
 //! The pieces: `stats` (pure aggregation over [`crate::profile::Profile`]), `process_list`
 //! (the /proc scan), `render` (ratatui drawing from plain data), `input` (keys), `terminal`
@@ -21,6 +22,7 @@ mod render;
 mod render_list;
 pub(crate) mod stats;
 mod terminal;
+mod trees;
 
 #[cfg(test)]
 mod golden_tests;

@@ -133,6 +133,8 @@ pub(crate) fn current_of(stacks: &[ThreadStack], pid: i32) -> Current {
 pub(crate) struct ProcessRow {
     /// Pid.
     pub pid: i32,
+    /// The parent's pid (for the grouping by tree).
+    pub ppid: Option<i32>,
     /// Python version: exact once attached (`3.12.1`), else from the file name (`3.12`).
     pub version: String,
     /// Command line for display.
@@ -145,6 +147,8 @@ pub(crate) struct ProcessRow {
     pub trend: Vec<u64>,
     /// What it runs now.
     pub current: Current,
+    /// Where it sits in its process tree (set by [`super::trees::group`]).
+    pub tree: super::trees::TreePlace,
 }
 
 /// One scan of the machine.
@@ -290,12 +294,14 @@ impl Scanner {
             sample_current(pid, t, scans);
             rows.push(ProcessRow {
                 pid,
+                ppid: stat.ppid,
                 version: t.version.clone(),
                 command: t.command.clone(),
                 cpu,
                 rss,
                 trend: t.rss.iter().copied().collect(),
                 current: t.current.clone(),
+                tree: Default::default(),
             });
         }
         // Drop what we kept about processes that exited (their sessions too).

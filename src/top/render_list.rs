@@ -9,6 +9,7 @@ use ratatui::Frame;
 use super::format::{fit_command, function_label, sparkline, truncate};
 use super::process_list::{Current, ProcessRow, ProcessSnapshot};
 use super::render::{bold, dim, draw_help, help_key, key_hints, label, title_bar, value, WIDE};
+use super::trees;
 use crate::display::{bytes_short, signed_bytes_short};
 
 /// Sort orders of the process list (keys 1–4).
@@ -44,22 +45,13 @@ impl ListSort {
         }
     }
 
-    /// Sort `rows` by this order (ties by pid).
-    pub(crate) fn sort(self, rows: &mut [ProcessRow]) {
-        let growth = |r: &ProcessRow| trend_delta(&r.trend);
-        rows.sort_by(|a, b| {
-            let order = match self {
-                ListSort::Pid => std::cmp::Ordering::Equal,
-                ListSort::Cpu => b.cpu.total_cmp(&a.cpu),
-                ListSort::Rss => b.rss.cmp(&a.rss),
-                ListSort::Growth => growth(b).cmp(&growth(a)),
-            };
-            order.then(a.pid.cmp(&b.pid))
-        });
+    /// Sort `rows` by this order (ties by pid), grouped by process tree (see [`trees`]).
+    pub(crate) fn sort(self, rows: &mut Vec<ProcessRow>) {
+        trees::group(rows, self);
     }
 }
 
-fn trend_delta(trend: &[u64]) -> i64 {
+pub(crate) fn trend_delta(trend: &[u64]) -> i64 {
     match (trend.first(), trend.last()) {
         (Some(&a), Some(&b)) => b as i64 - a as i64,
         _ => 0,
@@ -94,7 +86,13 @@ pub(crate) fn draw_list(frame: &mut Frame, m: &ListModel) {
     ])
     .areas(area);
     let count = match m.snapshot {
-        Some(_) => format!("{} Python processes", m.rows.len()),
+        Some(_) => {
+            let trees = m.rows.iter().filter(|r| r.tree.depth == 0).count();
+            match trees < m.rows.len() {
+                true => format!("{} Python processes in {trees} trees", m.rows.len()),
+                false => format!("{} Python processes", m.rows.len()),
+            }
+        }
         None => "scanning…".into(),
     };
     title_bar(
@@ -179,7 +177,9 @@ pub(crate) fn draw_list(frame: &mut Frame, m: &ListModel) {
                     .alignment(Alignment::Right),
                 ));
             }
-            cells.push(Cell::from(fit_command(&r.command, command_w as usize)));
+            let prefix = trees::prefix(&r.tree, bytes_short, command_w as usize);
+            let room = (command_w as usize).saturating_sub(prefix.chars().count());
+            cells.push(Cell::from(prefix + &fit_command(&r.command, room)));
             cells.push(Cell::from(current_line(&r.current, current_w as usize)));
             let row = Row::new(cells);
             if selected {
@@ -307,6 +307,8 @@ mod tests {
     fn list_sorting() {
         let row = |pid, cpu, rss, trend: &[u64]| ProcessRow {
             pid,
+            ppid: None,
+            tree: Default::default(),
             version: "3.12".into(),
             command: "python".into(),
             cpu,

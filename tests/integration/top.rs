@@ -454,3 +454,60 @@ fn top_subprocesses_shows_each_process_of_the_tree() {
         panic!("{}: {e}", py.label);
     }
 }
+
+/// The tree's size a root row of plain `top` shows: `[tree of N: …` or `[N× …`.
+fn tree_size(line: &str) -> Option<usize> {
+    let at = line.find("[tree of ").map(|i| i + "[tree of ".len());
+    let at = at.or_else(|| line.find('[').map(|i| i + 1))?;
+    let digits: String = line[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+#[test]
+fn top_groups_a_pool_under_its_parent_with_the_tree_total() {
+    ensure_tmux();
+    let py = two_interpreters()[0];
+    let (target, workers) = Target::spawn(&py.path, "subprocs.py", &["pool", "3"]);
+    let workers: Vec<String> = workers.split_whitespace().map(str::to_string).collect();
+    assert_eq!(workers.len(), 2, "worker pids: {workers:?}");
+    let parent = target.pid().to_string();
+    let tmux = Tmux::start(160, 50);
+    tmux.run("echo BEFORE-$((1+1))");
+    tmux.wait_for("the shell", |s| s.contains("BEFORE-2"))
+        .unwrap();
+    tmux.run(&format!("{} top; echo AFTER-$?-$((40+2))", pyprobe()));
+    let pid_of = |line: &str| {
+        line.trim_start_matches(['>', ' '])
+            .split_whitespace()
+            .next()
+            .map(str::to_string)
+    };
+    // Sorted by pid, so the tree stays put while other tests' Pythons come and go.
+    tmux.keys(&["1"]);
+    let screen = tmux
+        .wait_for("the pool under its parent", |s| {
+            let lines: Vec<&str> = s.lines().collect();
+            let Some(root) = lines.iter().position(|l| pid_of(l) == Some(parent.clone())) else {
+                return false;
+            };
+            let size_ok = tree_size(lines[root]).is_some_and(|n| n >= 3);
+            let under = |w: &String| {
+                lines.iter().enumerate().any(|(i, l)| {
+                    i > root
+                        && pid_of(l).as_ref() == Some(w)
+                        && (l.contains("├─") || l.contains("└─"))
+                })
+            };
+            s.contains("sorted by PID") && size_ok && workers.iter().all(under)
+        })
+        .unwrap();
+    assert!(
+        screen.contains(" trees │"),
+        "the title counts trees:\n{screen}"
+    );
+    tmux.keys(&["q"]);
+    check_restored(&tmux, "AFTER-0-42").unwrap();
+}
