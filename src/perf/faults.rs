@@ -179,18 +179,26 @@ impl FaultWatch {
                 return false;
             }
             let wait = (deadline - now).min(Duration::from_millis(50));
-            // Rounded up: a poll that returns a few µs early would spin.
-            let ms = wait.as_micros().div_ceil(1000) as i32;
             if self.pollfds.is_empty() {
                 std::thread::sleep(wait);
                 continue;
             }
-            // SAFETY: a valid array of pollfds of the length given.
+            // To the nanosecond (ppoll), not poll's whole milliseconds: the deadline is the
+            // next tick's, and a tick rounded up to the next millisecond is taken after
+            // whatever page-fault record ends the wait first, so ticks would cluster on the
+            // code that faults (squeeze() in tests/scripts/native_mix.py, on zlib: 28% of the
+            // samples against 20% of the time; 19% against 20% with this, 3.9).
+            let timeout = libc::timespec {
+                tv_sec: wait.as_secs() as libc::time_t,
+                tv_nsec: wait.subsec_nanos() as libc::c_long,
+            };
+            // SAFETY: a valid array of pollfds of the length given; no signal mask.
             let n = unsafe {
-                libc::poll(
+                libc::ppoll(
                     self.pollfds.as_mut_ptr(),
                     self.pollfds.len() as libc::nfds_t,
-                    ms,
+                    &timeout,
+                    std::ptr::null(),
                 )
             };
             if n > 0 {
