@@ -100,6 +100,18 @@ pub struct Totals {
     pub object_bytes: u64,
 }
 
+impl Totals {
+    /// Bytes Python's objects hold: the arenas (free space in them included: it is Python's
+    /// heap) and the large objects; without arenas read, the objects counted.
+    pub fn python_bytes(&self) -> u64 {
+        if self.arenas > 0 {
+            self.arena_bytes + self.large_object_bytes
+        } else {
+            self.object_bytes
+        }
+    }
+}
+
 /// The result of one census.
 #[derive(Debug, Clone, Default)]
 pub struct Census {

@@ -31,6 +31,8 @@ pub enum Moment {
     NewHigh,
     /// When sampling ended.
     End,
+    /// Asked for by the user (`top`'s heap view).
+    Asked,
 }
 
 /// One census of a recording.
@@ -114,6 +116,28 @@ impl HeapCensuses {
         if let Some(tx) = &self.asks {
             let _ = tx.send(Ask { moment, at, rss });
         }
+    }
+
+    /// Ask for a census now (`top`'s heap view), unless one is being taken: returns whether
+    /// it was asked.
+    pub fn ask_now(&mut self, at: f64, rss: Option<u64>) -> bool {
+        if self.busy.load(Ordering::Acquire) {
+            return false;
+        }
+        self.ask(Moment::Asked, at, rss);
+        true
+    }
+
+    /// A census is being taken.
+    pub fn busy(&self) -> bool {
+        self.busy.load(Ordering::Acquire)
+    }
+
+    /// The newest census so far, and the newest failure (attaching, or a census that failed).
+    pub fn latest(&self) -> (Option<HeapSnapshot>, Option<String>) {
+        let done = self.done.lock().unwrap_or_else(|e| e.into_inner());
+        let failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        (done.last().cloned(), failures.last().cloned())
     }
 
     /// The end census (with the RSS then, if `end` is given: the program still runs), then

@@ -54,11 +54,7 @@ impl HeapReport {
         scan_seconds: f64,
         paused: Option<Duration>,
     ) -> HeapReport {
-        let python = if census.totals.arenas > 0 {
-            census.totals.arena_bytes + census.totals.large_object_bytes
-        } else {
-            census.totals.object_bytes
-        };
+        let python = census.totals.python_bytes();
         HeapReport {
             pid: heap.target().pid(),
             python_version: heap.interpreter().version.to_string(),

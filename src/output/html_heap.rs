@@ -100,6 +100,7 @@ fn moment_label(s: &HeapSnapshot) -> String {
         Moment::Start => "start",
         Moment::NewHigh => "new RSS high",
         Moment::End => "end",
+        Moment::Asked => "asked for",
     };
     format!("{what} at {:.1} s", s.at)
 }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use crossterm::event::{self, Event, KeyEvent, KeyEventKind};
 
+use super::heap_panel::HeapView;
 use super::input::{is_quit, list_action, pid_action, ListAction, PidAction};
 use super::process_list::{display_command, ProcessRow, ProcessSnapshot, Scanner};
 use super::render::{draw_pid, PidModel};
@@ -53,6 +54,10 @@ pub(crate) struct Live {
     stop: Arc<AtomicBool>,
     /// Why sampling ended, once it did.
     ended: Option<String>,
+    /// The heap view's census thread, once the view was opened (key `o`).
+    heap: Option<HeapView>,
+    /// The heap view is shown in place of the function table.
+    show_heap: bool,
 }
 
 impl Live {
@@ -135,11 +140,17 @@ impl Live {
             sampler: Some(sampler),
             stop,
             ended: None,
+            heap: None,
+            show_heap: false,
         }
     }
 
-    /// Take in what the sampler sent; true when sampling just ended.
+    /// Take in what the sampler sent; true when sampling just ended. A new heap census is asked
+    /// for when due while the heap view is shown.
     fn pump(&mut self) -> bool {
+        if let Some(heap) = self.heap.as_mut().filter(|_| self.show_heap) {
+            heap.refresh(self.stats.rss.now);
+        }
         let Some(sampler) = &self.sampler else {
             return false;
         };
@@ -190,6 +201,11 @@ impl Live {
             ended: self.ended.as_deref(),
             help: self.help,
             from_list: self.from_list,
+            heap: self
+                .heap
+                .as_ref()
+                .filter(|_| self.show_heap)
+                .map(HeapView::panel),
         }
     }
 
@@ -252,6 +268,12 @@ impl Live {
                 }
             }
             PidAction::ToggleHelp => self.help = !self.help,
+            PidAction::ToggleHeap => {
+                self.show_heap = !self.show_heap;
+                if self.show_heap && self.heap.is_none() {
+                    self.heap = Some(HeapView::open(self.pid, self.stats.rss.now));
+                }
+            }
         }
         Outcome::Redraw
     }

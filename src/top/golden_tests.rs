@@ -164,10 +164,58 @@ fn render_pid(
         ended: None,
         help: false,
         from_list: false,
+        heap: None,
     };
     edit(&mut model);
     terminal.draw(|f| draw_pid(f, &model)).unwrap();
     text(terminal.backend().buffer())
+}
+
+#[test]
+fn pid_view_with_the_heap_census() {
+    use crate::heap::during::{test_snapshot, Moment};
+    use crate::top::heap_panel::HeapPanel;
+    let stats = workload();
+    let mut census = test_snapshot(
+        Moment::Asked,
+        2.0,
+        300 << 20,
+        &[
+            ("dict", 120_000, 40 << 20),
+            ("app.models.Order", 100_000, 12 << 20),
+            ("str", 250_000, 11 << 20),
+            ("bytes\u{1b}[31m", 3, 1 << 20),
+        ],
+    );
+    census.totals.arenas = 40;
+    census.totals.arena_bytes = 40 << 20;
+    census.totals.arena_free_bytes = 3 << 20;
+    census.totals.large_object_bytes = 20 << 20;
+    let panel = HeapPanel {
+        latest: Some(census),
+        age: Some(4.0),
+        failure: None,
+        busy: false,
+    };
+    let screen = render_pid(100, 24, &stats, RowOptions::default(), |m| {
+        m.heap = Some(panel.clone())
+    });
+    check("pid_100x24_heap", &screen);
+    // No escape sequence of a type name reaches the terminal.
+    assert!(!screen.contains('\u{1b}'), "{screen}");
+    let waiting = HeapPanel {
+        latest: None,
+        age: None,
+        failure: Some("no heap census: the target exited".into()),
+        busy: false,
+    };
+    let screen = render_pid(100, 24, &stats, RowOptions::default(), |m| {
+        m.heap = Some(waiting.clone())
+    });
+    assert!(
+        screen.contains("no heap census: the target exited"),
+        "{screen}"
+    );
 }
 
 #[test]

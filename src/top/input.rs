@@ -27,6 +27,8 @@ pub(crate) enum PidAction {
     ToggleIdle,
     /// Show / hide the help.
     ToggleHelp,
+    /// Show the newest heap census in place of the function table, or the table again.
+    ToggleHeap,
     /// Nothing.
     None,
 }
@@ -81,6 +83,7 @@ pub(crate) fn pid_action(key: &KeyEvent) -> PidAction {
         KeyCode::Char(' ' | 'p' | 'P') => PidAction::TogglePause,
         KeyCode::Char('r' | 'R') => PidAction::Reset,
         KeyCode::Char('i' | 'I') => PidAction::ToggleIdle,
+        KeyCode::Char('o' | 'O') => PidAction::ToggleHeap,
         KeyCode::Char('?' | 'h' | 'H') | KeyCode::F(1) => PidAction::ToggleHelp,
         _ => PidAction::None,
     }
@@ -140,6 +143,7 @@ mod tests {
             PidAction::ToggleAggregation
         );
         assert_eq!(pid_action(&key(KeyCode::Char(' '))), PidAction::TogglePause);
+        assert_eq!(pid_action(&key(KeyCode::Char('o'))), PidAction::ToggleHeap);
         assert_eq!(pid_action(&key(KeyCode::Char('T'))), PidAction::NextThread);
         assert_eq!(pid_action(&key(KeyCode::Char('R'))), PidAction::Reset);
         assert_eq!(pid_action(&key(KeyCode::Char('i'))), PidAction::ToggleIdle);

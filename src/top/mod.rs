@@ -16,6 +16,7 @@ use crate::session::PauseMode;
 
 mod app;
 mod format;
+mod heap_panel;
 mod input;
 mod process_list;
 mod render;

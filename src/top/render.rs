@@ -7,6 +7,7 @@ use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Table, Wrap}
 use ratatui::Frame;
 
 use super::format::{fit_command, function_label, percent, sparkline, truncate, width};
+use super::heap_panel::{draw_heap, HeapPanel};
 use super::stats::{Aggregation, RowOptions, Stats};
 use crate::display::{bytes_short, duration_short};
 
@@ -53,6 +54,8 @@ pub(crate) struct PidModel<'a> {
     pub help: bool,
     /// Opened from the process list (Esc goes back).
     pub from_list: bool,
+    /// The heap view, when shown (in place of the function table).
+    pub heap: Option<HeapPanel>,
 }
 
 /// A bar across the top: `left` on the left, `right` on the right.
@@ -128,7 +131,10 @@ pub(crate) fn draw_pid(frame: &mut Frame, m: &PidModel) {
     frame.render_widget(Paragraph::new(counts_line), counts);
     draw_memory_line(frame, memory, s, wide);
     draw_status(frame, status, m);
-    draw_function_table(frame, table, m, wide);
+    match &m.heap {
+        Some(panel) => draw_heap(frame, table, panel),
+        None => draw_function_table(frame, table, m, wide),
+    }
 
     let keys_line = if let Some(msg) = m.ended {
         let after = if m.from_list {
@@ -156,6 +162,14 @@ pub(crate) fn draw_pid(frame: &mut Frame, m: &PidModel) {
             ("T", "thread"),
             ("Space", if m.paused { "resume" } else { "pause" }),
             ("R", "reset"),
+            (
+                "o",
+                if m.heap.is_some() {
+                    "functions"
+                } else {
+                    "heap"
+                },
+            ),
         ]);
         key_hints(&k)
     };
@@ -410,6 +424,10 @@ fn pid_help(from_list: bool) -> Vec<Line<'static>> {
         key("Space  P", "pause the display (sampling goes on)"),
         key("R", "reset the counts"),
         key("I", "count idle threads too, or not (resets)"),
+        key(
+            "o",
+            "heap census (objects by type) in place of the table, or back",
+        ),
         key("? h", "show / hide this help"),
     ];
     if from_list {
@@ -420,9 +438,10 @@ fn pid_help(from_list: bool) -> Vec<Line<'static>> {
         Line::raw(""),
         Line::styled(
             " %Own: share of samples with the function innermost; %Total: with it anywhere on \
-             the stack. RSS+: resident memory growth charged to the function: each rise of RSS \
-             between two readings is split between the stacks running at both readings. \
-             headroom: memory left before the system (or the cgroup) runs out.",
+             the stack. RSS+: resident memory growth charged to the function: to the code whose \
+             page faults grew it (or by per-thread fault counts where perf events are refused; \
+             the status line says which). headroom: memory left before the system (or the \
+             cgroup) runs out.",
             dim(),
         ),
     ]);

@@ -210,11 +210,12 @@ fn check_shell_parent(py: &Interpreter) -> Result<(), String> {
         expect_under(&stacks, leaf, "leaf_burn", 0.10, &run.stderr)?;
     }
     all_under(&stacks, &leaves)?;
-    // The shell is listed, skipped, with the reason.
+    // The shell is listed, skipped, with the reason. Its command is `sh -c …`, or its
+    // executable (`/usr/bin/dash`) when its command line was read while it started (empty).
     let shell = run
         .stderr
         .lines()
-        .find(|l| l.contains("sh -c"))
+        .find(|l| l.contains("sh -c") || (l.contains("skipped: not Python (") && l.contains("sh)")))
         .unwrap_or_default();
     if !shell.contains("skipped: not Python") {
         return Err(format!(

@@ -511,3 +511,42 @@ fn top_groups_a_pool_under_its_parent_with_the_tree_total() {
     tmux.keys(&["q"]);
     check_restored(&tmux, "AFTER-0-42").unwrap();
 }
+
+#[test]
+fn top_pid_shows_the_heap_census_on_a_key() {
+    ensure_tmux();
+    let py = two_interpreters()[0];
+    let (mut target, _) = Target::spawn(&py.path, "heap_census.py", &["3000"]);
+    target.signal(libc::SIGUSR1);
+    // The ground truth (a JSON line), then "created": the objects are in place.
+    while target.read_line().unwrap() != "created" {}
+    let tmux = Tmux::start(120, 40);
+    tmux.run("echo BEFORE-$((1+1))");
+    tmux.wait_for("the shell", |s| s.contains("BEFORE-2"))
+        .unwrap();
+    tmux.run(&format!(
+        "{} top --pid {}; echo AFTER-$?-$((40+2))",
+        pyprobe(),
+        target.pid()
+    ));
+    tmux.wait_for("the function table", |s| s.contains("%Own"))
+        .unwrap();
+    tmux.keys(&["o"]);
+    // The script's own class, counted 3,000 times, on a row of the census.
+    let screen = tmux
+        .wait_for("the census with __main__.Point", |s| {
+            s.contains("Heap ")
+                && s.lines().any(|l| {
+                    l.contains("__main__.Point")
+                        && l.split_whitespace()
+                            .any(|w| w.parse::<u64>().is_ok_and(|n| (3000..3100).contains(&n)))
+                })
+        })
+        .unwrap();
+    assert!(screen.contains("o functions"), "{screen}");
+    tmux.keys(&["o"]);
+    tmux.wait_for("the function table again", |s| s.contains("%Own"))
+        .unwrap();
+    tmux.keys(&["q"]);
+    check_restored(&tmux, "AFTER-0-42").unwrap();
+}
