@@ -208,7 +208,7 @@ impl Unwinder {
             _ => FrameKind::Shown,
         };
         let label = match symbol {
-            Some(s) => s.clone(),
+            Some(s) => symbols::demangled(s),
             // Named by its function's start (one name per function, not per address: names
             // are interned for good).
             None => match data.function_start(file_addr) {

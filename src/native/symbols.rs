@@ -100,3 +100,51 @@ mod tests {
         assert_eq!(t.lookup(0x1900), None, "a gap");
     }
 }
+
+/// Longest name demangled; longer mangled names (template-heavy C++) are shown as they are.
+const MAX_DEMANGLE: usize = 4096;
+
+/// A symbol as a reader writes it: Rust (`_ZN…17h<hash>E`, `_R…`) and C++ (`_Z…`) names
+/// demangled (Rust without its hash), anything else — C, or a name that does not parse — as
+/// it is. Symbols come from the target's files: a name that fails to parse is left alone,
+/// never an error.
+pub fn demangled(symbol: &str) -> Arc<str> {
+    if symbol.len() > MAX_DEMANGLE || !(symbol.starts_with("_Z") || symbol.starts_with("_R")) {
+        return symbol.into();
+    }
+    if let Ok(rust) = rustc_demangle::try_demangle(symbol) {
+        return format!("{rust:#}").into();
+    }
+    cpp_demangle::Symbol::new(symbol)
+        .ok()
+        .and_then(|s| s.demangle(&cpp_demangle::DemangleOptions::default()).ok())
+        .map_or_else(|| symbol.into(), Arc::from)
+}
+
+#[cfg(test)]
+mod demangle_tests {
+    use super::demangled;
+
+    #[test]
+    fn rust_and_cpp_names_are_demangled_and_c_names_kept() {
+        assert_eq!(
+            &*demangled("_ZN4core3fmt5write17h0123456789abcdefE"),
+            "core::fmt::write"
+        );
+        assert_eq!(&*demangled("_RNvCs1234_7mycrate4main"), "mycrate::main");
+        assert_eq!(
+            &*demangled("_ZNSt6vectorIiSaIiEE9push_backERKi"),
+            "std::vector<int, std::allocator<int> >::push_back(int const&)"
+        );
+        assert_eq!(&*demangled("deflate"), "deflate");
+        assert_eq!(
+            &*demangled("_PyEval_EvalFrameDefault"),
+            "_PyEval_EvalFrameDefault"
+        );
+        // Not a valid mangled name: kept as read.
+        assert_eq!(&*demangled("_Z"), "_Z");
+        assert_eq!(&*demangled("_ZZZZ!!"), "_ZZZZ!!");
+        let long = format!("_Z{}", "N".repeat(10_000));
+        assert_eq!(&*demangled(&long), long.as_str());
+    }
+}
