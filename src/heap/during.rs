@@ -191,17 +191,22 @@ fn census_thread(
                 Ok((census, _)) => {
                     let mut types = census.rows;
                     types.truncate(KEPT_TYPES);
-                    done.lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push(HeapSnapshot {
-                            moment: ask.moment,
-                            at: (began - started).as_secs_f64(),
-                            rss: ask.rss,
-                            took: began.elapsed().as_secs_f64(),
-                            types,
-                            totals: census.totals,
-                            limits: census.limits,
-                        });
+                    let mut done = done.lock().unwrap_or_else(|e| e.into_inner());
+                    // The first census that could be taken is the start's (a program launched
+                    // a moment ago may not have an interpreter to read yet).
+                    let moment = match ask.moment {
+                        Moment::NewHigh if done.is_empty() => Moment::Start,
+                        moment => moment,
+                    };
+                    done.push(HeapSnapshot {
+                        moment,
+                        at: (began - started).as_secs_f64(),
+                        rss: ask.rss,
+                        took: began.elapsed().as_secs_f64(),
+                        types,
+                        totals: census.totals,
+                        limits: census.limits,
+                    });
                 }
                 Err(e) => fail(format!("heap census at {:.1} s failed: {e}", ask.at)),
             }
