@@ -9,7 +9,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-use crate::harness::{interpreters, run_pyprobe, run_pyprobe_within, spawn_pyprobe, Target};
+use crate::harness::{
+    interpreters, run_pyprobe, run_pyprobe_within, spawn_pyprobe, Finished, Target,
+};
 
 const TARGET: &str = "grow_and_burn.py";
 
@@ -43,6 +45,33 @@ fn received(out: &Path) -> Vec<Value> {
         .lines()
         .map(|l| serde_json::from_str(l).expect("a JSON line"))
         .collect()
+}
+
+/// One `record --push` of a fresh target to a fresh sink (started with `sink_args`), with
+/// `push_args` after `--push URL`: pyprobe's run, which must have succeeded, the target's pid,
+/// and the requests the sink received.
+struct Pushed {
+    done: Finished,
+    pid: u32,
+    received: Vec<Value>,
+}
+
+fn push_to_sink(sink_args: &[&str], push_args: &[&str]) -> Pushed {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("received.jsonl");
+    let (_sink, port) = sink(&out, 0, sink_args);
+    let target = target();
+    let pid = target.pid();
+    let (pid_arg, url) = (pid.to_string(), format!("http://127.0.0.1:{port}"));
+    let mut args = vec!["record", "-p", &pid_arg, "--push", &url];
+    args.extend_from_slice(push_args);
+    let done = run_pyprobe_within(&args, Duration::from_secs(40)).unwrap();
+    assert!(done.status.success(), "{}", done.stderr);
+    Pushed {
+        done,
+        pid,
+        received: received(&out),
+    }
 }
 
 fn target() -> Target {
@@ -90,31 +119,16 @@ fn host_name() -> String {
 /// labels in the application name, the CPU in burn() and the memory growth in grow().
 #[test]
 fn pprof_windows_reach_a_pyroscope_ingest_endpoint() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("received.jsonl");
-    let (_sink, port) = sink(&out, 0, &[]);
-    let target = target();
-    let pid = target.pid().to_string();
-    let url = format!("http://127.0.0.1:{port}");
-    let args = [
-        "record",
-        "-p",
-        &pid,
-        "--push",
-        &url,
-        "--push-every",
-        "1s",
-        "-d",
-        "4.5",
-    ];
-    let done = run_pyprobe_within(&args, Duration::from_secs(40)).unwrap();
-    assert!(done.status.success(), "{}", done.stderr);
+    let Pushed {
+        done,
+        pid,
+        received: got,
+    } = push_to_sink(&[], &["--push-every", "1s", "-d", "4.5"]);
     assert!(
         done.stderr.contains("pushed 5 of 5 windows"),
         "{}",
         done.stderr
     );
-    let got = received(&out);
     assert_eq!(got.len(), 5, "{got:?}");
     let (mut burn, mut grow_bytes, mut samples) = (0u64, 0u64, 0u64);
     for window in &got {
@@ -162,7 +176,7 @@ fn pprof_windows_reach_a_pyroscope_ingest_endpoint() {
             let stack = names(&s["stack"]);
             assert_eq!(stack.last(), Some(&"<module>"), "{s}");
             assert_eq!(s["labels"]["thread_name"], "MainThread", "{s}");
-            assert_eq!(s["labels"]["thread_id"].to_string(), pid, "{s}");
+            assert_eq!(s["labels"]["thread_id"].to_string(), pid.to_string(), "{s}");
             let values: Vec<u64> = s["values"]
                 .as_array()
                 .unwrap()
@@ -206,35 +220,28 @@ fn pprof_windows_reach_a_pyroscope_ingest_endpoint() {
 /// type, samples carrying the thread's attributes.
 #[test]
 fn otlp_windows_reach_a_collector() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("received.jsonl");
-    let (_sink, port) = sink(&out, 0, &[]);
-    let target = target();
-    let pid = target.pid();
-    let url = format!("http://127.0.0.1:{port}");
-    let args = [
-        "record",
-        "-p",
-        &pid.to_string(),
-        "--push",
-        &url,
-        "--push-every",
-        "1s",
-        "--push-format",
-        "otlp",
-        "--push-service",
-        "batch-job",
-        "-d",
-        "3.5",
-    ];
-    let done = run_pyprobe_within(&args, Duration::from_secs(40)).unwrap();
-    assert!(done.status.success(), "{}", done.stderr);
+    let Pushed {
+        done,
+        pid,
+        received: got,
+    } = push_to_sink(
+        &[],
+        &[
+            "--push-every",
+            "1s",
+            "--push-format",
+            "otlp",
+            "--push-service",
+            "batch-job",
+            "-d",
+            "3.5",
+        ],
+    );
     assert!(
         done.stderr.contains("pushed 4 of 4 windows"),
         "{}",
         done.stderr
     );
-    let got = received(&out);
     assert_eq!(got.len(), 4, "{got:?}");
     let (mut burn, mut grow_bytes) = (0u64, 0u64);
     let mut ids = std::collections::HashSet::new();
@@ -348,25 +355,11 @@ fn windows_wait_for_a_server_that_comes_up_late() {
 /// A server answering 503 twice: the window is sent again, and nothing is lost.
 #[test]
 fn a_failing_server_gets_the_window_again() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("received.jsonl");
-    let (_sink, port) = sink(&out, 0, &["--fail", "2"]);
-    let target = target();
-    let pid = target.pid().to_string();
-    let url = format!("http://127.0.0.1:{port}");
-    let args = [
-        "record",
-        "-p",
-        &pid,
-        "--push",
-        &url,
-        "--push-every",
-        "1s",
-        "-d",
-        "2.5",
-    ];
-    let done = run_pyprobe_within(&args, Duration::from_secs(40)).unwrap();
-    assert!(done.status.success(), "{}", done.stderr);
+    let Pushed {
+        done,
+        pid: _,
+        received: got,
+    } = push_to_sink(&["--fail", "2"], &["--push-every", "1s", "-d", "2.5"]);
     assert!(
         done.stderr.contains("answered 503: failing on purpose"),
         "{}",
@@ -377,7 +370,7 @@ fn a_failing_server_gets_the_window_again() {
         "{}",
         done.stderr
     );
-    assert_eq!(received(&out).len(), 3);
+    assert_eq!(got.len(), 3);
 }
 
 /// A server that takes 2 s to answer each request while windows close every 0.5 s: sampling
@@ -385,25 +378,11 @@ fn a_failing_server_gets_the_window_again() {
 /// saying how many windows were dropped.
 #[test]
 fn a_slow_server_does_not_slow_sampling() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("received.jsonl");
-    let (_sink, port) = sink(&out, 0, &["--slow", "2"]);
-    let target = target();
-    let pid = target.pid().to_string();
-    let url = format!("http://127.0.0.1:{port}");
-    let args = [
-        "record",
-        "-p",
-        &pid,
-        "--push",
-        &url,
-        "--push-every",
-        "500ms",
-        "-d",
-        "4",
-    ];
-    let done = run_pyprobe_within(&args, Duration::from_secs(40)).unwrap();
-    assert!(done.status.success(), "{}", done.stderr);
+    let Pushed {
+        done,
+        pid: _,
+        received: got,
+    } = push_to_sink(&["--slow", "2"], &["--push-every", "500ms", "-d", "4"]);
     // 4 s of sampling plus at most the 5 s grace, and start-up.
     assert!(done.elapsed < Duration::from_secs(12), "{:?}", done.elapsed);
     let line = done
@@ -418,7 +397,7 @@ fn a_slow_server_does_not_slow_sampling() {
         .parse()
         .unwrap();
     assert!(samples >= 300, "{samples} samples in 4 s at 100 Hz: {line}");
-    let got = received(&out).len();
+    let got = got.len();
     assert!(got >= 3, "{got} windows received: {line}");
     assert!(line.contains(&format!("pushed {got} of ")), "{line}");
     assert!(line.contains("dropped (server unreachable)"), "{line}");
